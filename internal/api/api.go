@@ -1,0 +1,245 @@
+// Package api serves hookrelay's JSON API under /v1. Handlers validate
+// input completely before touching the store, so bad input gets a clear 4xx
+// and changes nothing; they reach the dispatcher only through the store
+// and the Wake function (a "send now" sets a row's due time).
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/auth"
+	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+// Publisher commits events (the intake).
+type Publisher interface {
+	Publish(ctx context.Context, events []store.PublishEvent) ([]store.PublishResult, error)
+}
+
+// Deps is what the API is built from; main wires it.
+type Deps struct {
+	Store     store.Store
+	Publisher Publisher
+	Catalog   *intake.Catalog
+	Box       *secretbox.Box
+	// CheckURL is the SSRF guard's early check of an endpoint URL.
+	CheckURL func(ctx context.Context, raw string) error
+	// Wake tells this process's dispatcher that endpoints have due work;
+	// nil when the dispatcher runs elsewhere (it then polls).
+	Wake    func(endpointIDs []string)
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Metrics http.Handler // GET /metrics
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	mux *http.ServeMux
+}
+
+// Limits of SPEC §4.
+const (
+	maxPayloadBytes   = 256 << 10 // the data of one event
+	maxBodyBytes      = maxPayloadBytes + 16<<10
+	maxBatchBodyBytes = 32 << 20
+	maxBatchEvents    = 1000
+	maxURLLength      = 2048
+	maxDescription    = 500
+	maxEventTypes     = 100
+)
+
+// New builds the API.
+func New(d Deps) *Server {
+	if d.Wake == nil {
+		d.Wake = func([]string) {}
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	read, manage, publish := auth.ScopeWebhooksRead, auth.ScopeWebhooksManage, auth.ScopeEventsPublish
+	s.handle("POST /v1/webhooks", manage, s.createWebhook)
+	s.handle("GET /v1/webhooks", read, s.listWebhooks)
+	s.handle("GET /v1/webhooks/{webhook_id}", read, s.getWebhook)
+	s.handle("DELETE /v1/webhooks/{webhook_id}", manage, s.deleteWebhook)
+	s.handle("POST /v1/webhooks/{webhook_id}/test", manage, s.testWebhook)
+	s.handle("GET /v1/webhooks/{webhook_id}/deliveries", read, s.listDeliveries)
+	s.handle("GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}", read, s.getDelivery)
+	s.handle("POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", manage, s.replayDelivery)
+	s.handle("POST /v1/events", publish, s.publishEvent)
+	s.handle("POST /v1/events/batch", publish, s.publishBatch)
+	s.handle("GET /v1/event-types", "", s.listEventTypes)
+
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeData(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.Metrics)
+	}
+}
+
+// ServeHTTP answers with the JSON envelope even for unknown routes and
+// methods, and never lets a panic take the process down.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.Log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeError(w, errorf(http.StatusInternalServerError, "internal_error", "internal error"))
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.mux.ServeHTTP(&fallbackWriter{ResponseWriter: w}, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// fallbackWriter replaces the mux's plain-text 404 and 405 with the envelope.
+type fallbackWriter struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (f *fallbackWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		f.replaced = true
+		writeError(f.ResponseWriter, errorf(code, "not_found", "no such route"))
+	case http.StatusMethodNotAllowed:
+		f.replaced = true
+		writeError(f.ResponseWriter, errorf(code, "method_not_allowed", "method not allowed; allowed: %s",
+			f.ResponseWriter.Header().Get("Allow")))
+	default:
+		f.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (f *fallbackWriter) Write(b []byte) (int, error) {
+	if f.replaced {
+		return len(b), nil
+	}
+	return f.ResponseWriter.Write(b)
+}
+
+// caller is the authenticated key and the account it acts on.
+type caller struct {
+	key webhook.APIKey
+	// account is the key's own account, or for an operator key the one
+	// named by ?account_id= (empty when none was named).
+	account string
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c caller) error
+
+// handle registers a route that needs a key with scope ("" = any key).
+func (s *Server) handle(pattern, scope string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c, aerr := s.authenticate(r, scope)
+		if aerr == nil {
+			err := h(w, r, c)
+			if err == nil {
+				return
+			}
+			if !errors.As(err, &aerr) {
+				aerr = s.storeError(r, err)
+			}
+		}
+		writeError(w, aerr)
+	})
+}
+
+// storeError maps an unexpected error: store "not found" is a 404 (the
+// object is not the caller's, or gone), everything else a logged 500.
+func (s *Server) storeError(r *http.Request, err error) *apiError {
+	switch {
+	case errors.Is(err, webhook.ErrNotFound):
+		return notFound("resource")
+	case errors.Is(err, store.ErrInvalidCursor):
+		return invalid("cursor", "invalid cursor")
+	case errors.Is(err, context.Canceled):
+		return errorf(499, "canceled", "request canceled")
+	}
+	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return errorf(http.StatusInternalServerError, "internal_error", "internal error")
+}
+
+func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		return caller{}, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token in Authorization header")
+	}
+	// Every request looks the key up, so a revocation anywhere takes effect
+	// at once on every node.
+	key, err := s.Store.APIKeyGetByHash(r.Context(), auth.HashKey(token))
+	if err != nil || key.RevokedAt != nil {
+		if err != nil && !errors.Is(err, webhook.ErrNotFound) {
+			return caller{}, s.storeError(r, err)
+		}
+		return caller{}, errorf(http.StatusUnauthorized, "unauthorized", "invalid or revoked API key")
+	}
+	if scope != "" && !auth.HasScope(key, scope) {
+		return caller{}, errorf(http.StatusForbidden, "forbidden", "API key lacks the %s scope", scope)
+	}
+	c := caller{key: key, account: key.AccountID}
+	if q := r.URL.Query().Get("account_id"); q != "" {
+		if !key.Operator() && q != key.AccountID {
+			// Naming another account with an account key reveals nothing.
+			return caller{}, notFound("account")
+		}
+		c.account = q
+	}
+	return c, nil
+}
+
+// accountFor returns the account a request acts on, for an operator key
+// the one it named (explicit, or the given body field).
+func (s *Server) accountFor(r *http.Request, c caller, bodyAccount string) (string, *apiError) {
+	account := c.account
+	if bodyAccount != "" {
+		if !c.key.Operator() && bodyAccount != c.key.AccountID {
+			return "", notFound("account")
+		}
+		account = bodyAccount
+	}
+	if account == "" {
+		return "", invalid("account_id", "is required with an operator key")
+	}
+	if c.key.Operator() {
+		if _, err := s.Store.AccountGet(r.Context(), account); err != nil {
+			if errors.Is(err, webhook.ErrNotFound) {
+				return "", notFound("account")
+			}
+			return "", s.storeError(r, err)
+		}
+	}
+	return account, nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ready(ctx); err != nil {
+		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "%s", err.Error()))
+		return
+	}
+	writeData(w, http.StatusOK, map[string]string{"status": "ready"})
+}

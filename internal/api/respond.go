@@ -1,0 +1,177 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// apiError is an error with its HTTP status and stable code. Handlers
+// return one; anything else becomes a 500 whose details are logged, not
+// sent.
+type apiError struct {
+	status     int
+	code       string
+	message    string
+	retryAfter int // seconds, for 429
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// invalid is a 400 naming the field at fault.
+func invalid(field, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "validation_error",
+		message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+func notFound(what string) *apiError {
+	return errorf(http.StatusNotFound, "not_found", "%s not found", what)
+}
+
+type envelope struct {
+	Success    bool      `json:"success"`
+	Data       any       `json:"data,omitempty"`
+	NextCursor *string   `json:"next_cursor,omitempty"`
+	Error      *errorDTO `json:"error,omitempty"`
+}
+
+// listEnvelope always carries next_cursor, null on the last page.
+type listEnvelope struct {
+	Success    bool    `json:"success"`
+	Data       any     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+type errorDTO struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"success":false,"error":{"code":"internal_error","message":"could not encode the response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeData(w http.ResponseWriter, status int, data any) {
+	writeJSON(w, status, envelope{Success: true, Data: data})
+}
+
+func writeList[T any](w http.ResponseWriter, items []T, next string) {
+	if items == nil {
+		items = []T{}
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	writeJSON(w, http.StatusOK, listEnvelope{Success: true, Data: items, NextCursor: cursor})
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	writeJSON(w, e.status, envelope{Error: &errorDTO{Code: e.code, Message: e.message}})
+}
+
+// decode reads a JSON request body into v strictly: the right content
+// type, at most limit bytes, no unknown fields, no trailing data. Every
+// failure names what is wrong.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Content-Type must be application/json, got %q", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(limit)
+		}
+		return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
+	// something other than what was sent.
+	if !utf8.Valid(body) {
+		return errorf(http.StatusBadRequest, "invalid_json", "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "invalid_json", "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "request body exceeds %d bytes", limit)
+}
+
+func decodeError(err error, limit int64) *apiError {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(limit)
+	case errors.As(err, &syn):
+		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return errorf(http.StatusBadRequest, "invalid_json", "request body must be a JSON object")
+		}
+		return invalid(field, "must be %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "invalid_json", "request body is truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return invalid(name, "unknown field")
+	}
+	return errorf(http.StatusBadRequest, "invalid_json", "invalid JSON: %s", err.Error())
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+		return "a number"
+	}
+	return goKind
+}

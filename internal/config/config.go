@@ -1,0 +1,151 @@
+// Package config turns flags and HOOKRELAY_* environment variables into a
+// Config. A flag given on the command line wins over its variable.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/dispatch"
+)
+
+// Config is every setting of `hookrelay serve`.
+type Config struct {
+	Addr                   string
+	Database               string
+	EncryptionKey          string
+	HeaderPrefix           string
+	RetrySchedule          string
+	DeliveryTimeout        time.Duration
+	MaxInFlightPerEndpoint int
+	Retention              time.Duration
+	DevAllowLocalhost      bool
+	LogFormat              string
+	LogLevel               string
+	API                    bool
+	Dispatcher             bool
+	LeaseTTL               time.Duration
+	PollInterval           time.Duration
+	ShutdownTimeout        time.Duration
+
+	// Parsed from RetrySchedule by Load.
+	RetryDelays []time.Duration
+}
+
+// EnvName is the variable that sets a flag: HOOKRELAY_ + upper snake case.
+func EnvName(flagName string) string {
+	return "HOOKRELAY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Register defines the settings on fs and returns the Config they fill.
+func Register(fs *flag.FlagSet) *Config {
+	c := &Config{}
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage) }
+	str(&c.Addr, "addr", "127.0.0.1:8080", "address the API and dashboard listen on")
+	str(&c.Database, "database", "hookrelay.db", "SQLite file, created on first run (a postgres:// URL selects PostgreSQL)")
+	str(&c.EncryptionKey, "encryption-key", "", "base64 32-byte key encrypting signing secrets at rest (SQLite: generated into a 0600 file beside the database when empty)")
+	str(&c.HeaderPrefix, "header-prefix", "X-Hookrelay-", "prefix of the branded delivery headers (Signature, Event, Delivery-Id, Timestamp)")
+	str(&c.RetrySchedule, "retry-schedule", "1m,5m,30m,2h", "delays between attempts; N delays give N+1 attempts")
+	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", 30*time.Second, "time a receiver has to answer 2xx")
+	fs.IntVar(&c.MaxInFlightPerEndpoint, "max-in-flight-per-endpoint", 10, "concurrent requests to one endpoint")
+	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "how long delivery logs and event payloads are kept")
+	fs.BoolVar(&c.DevAllowLocalhost, "dev-allow-localhost", false, "DEVELOPMENT ONLY: allow http:// and loopback receivers")
+	str(&c.LogFormat, "log-format", "text", "log format: text or json")
+	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.API, "api", true, "serve the API and dashboard")
+	fs.BoolVar(&c.Dispatcher, "dispatcher", true, "run the dispatcher that sends deliveries")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
+	fs.DurationVar(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
+	return c
+}
+
+// Usage prints the settings with their variables.
+func Usage(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s\n      env %s\n", f.Name, def, f.Usage, EnvName(f.Name))
+	})
+}
+
+// Load applies the environment to every flag not set on the command line,
+// then checks the result.
+func Load(fs *flag.FlagSet, c *Config, lookupEnv func(string) (string, bool)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v, ok := lookupEnv(EnvName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return c.validate()
+}
+
+func (c *Config) validate() error {
+	delays, err := dispatch.ParseSchedule(c.RetrySchedule)
+	if err != nil {
+		return fmt.Errorf("--retry-schedule: %w", err)
+	}
+	c.RetryDelays = delays
+	if !validHeaderPrefix(c.HeaderPrefix) {
+		return fmt.Errorf("--header-prefix %q: use letters, digits and dashes, e.g. X-Acme-", c.HeaderPrefix)
+	}
+	switch {
+	case c.DeliveryTimeout <= 0 || c.DeliveryTimeout > 5*time.Minute:
+		return fmt.Errorf("--delivery-timeout %s: must be between 0 and 5m", c.DeliveryTimeout)
+	case c.MaxInFlightPerEndpoint < 1 || c.MaxInFlightPerEndpoint > 1000:
+		return fmt.Errorf("--max-in-flight-per-endpoint %d: must be 1..1000", c.MaxInFlightPerEndpoint)
+	case c.Retention < time.Hour:
+		return fmt.Errorf("--retention %s: must be at least 1h", c.Retention)
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL)
+	case c.PollInterval < 10*time.Millisecond:
+		return fmt.Errorf("--poll-interval %s: must be at least 10ms", c.PollInterval)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
+	case !c.API && !c.Dispatcher:
+		return errors.New("--api=false and --dispatcher=false leave nothing to run")
+	case c.Database == "":
+		return errors.New("--database is required")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func validHeaderPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(p+"Signature") != ""
+}
+
+// IsPostgres reports whether the database setting selects PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}

@@ -1,0 +1,349 @@
+// Package dispatch sends deliveries: it leases endpoints that have due work,
+// sends their deliveries signed, records every attempt and schedules
+// retries.
+//
+// The unit of work is the endpoint, not the delivery. A process leases an
+// endpoint (a row lease with an expiry, renewed while it works) and is then
+// the only sender to it, so per-endpoint ordering and the in-flight cap are
+// plain in-memory rules, and one slow endpoint only ever occupies its own
+// worker. A crashed process's leases expire and another process (or the same
+// one restarted) claims the endpoints; what was in flight is still pending
+// in the database and is sent again: at least once, never lost.
+//
+// Claiming, sending and recording are three parts: a claim loop, one
+// worker goroutine per leased endpoint, and a completer that writes
+// attempt results in batches so the single SQLite writer is not asked for
+// one transaction per request.
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
+	"github.com/hookrelay/hookrelay/internal/signing"
+	"github.com/hookrelay/hookrelay/internal/store"
+)
+
+// Store is the part of the store the dispatcher uses.
+type Store interface {
+	EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams) ([]store.ClaimedEndpoint, error)
+	EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams) ([]string, error)
+	EndpointRelease(ctx context.Context, p store.EndpointReleaseParams) (bool, error)
+	DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error)
+	DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error
+	Prune(ctx context.Context, p store.PruneParams) (int, error)
+}
+
+// Config tunes the dispatcher. Zero values take the defaults in brackets.
+type Config struct {
+	Policy                 Policy
+	Timeout                time.Duration // per attempt [30s]
+	MaxInFlightPerEndpoint int           // [10]
+	MaxEndpoints           int           // endpoints leased at once by this process [10000]
+	LeaseTTL               time.Duration // [30s]
+	PollInterval           time.Duration // how often to look for due work another process created [250ms]
+	RecordInterval         time.Duration // longest a result waits to be written [5ms]
+	ShutdownTimeout        time.Duration // how long in-flight requests may finish at shutdown [10s]
+	Retention              time.Duration // delivery log kept this long [720h]; 0 keeps the default, <0 never prunes
+	PruneInterval          time.Duration // [1m]
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Timeout, 30*time.Second)
+	def(&c.LeaseTTL, 30*time.Second)
+	def(&c.PollInterval, 250*time.Millisecond)
+	def(&c.RecordInterval, 5*time.Millisecond)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Retention, 720*time.Hour)
+	def(&c.PruneInterval, time.Minute)
+	if c.MaxInFlightPerEndpoint <= 0 {
+		c.MaxInFlightPerEndpoint = 10
+	}
+	if c.MaxEndpoints <= 0 {
+		c.MaxEndpoints = 10000
+	}
+}
+
+// Dispatcher delivers. Create it with New and start it with Run.
+type Dispatcher struct {
+	store   Store
+	client  *http.Client
+	box     *secretbox.Box
+	signer  *signing.Signer
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	cfg     Config
+	owner   string
+
+	wake      chan struct{}
+	completer *completer
+
+	mu      sync.Mutex
+	workers map[string]*worker // by endpoint id
+}
+
+// New returns a dispatcher. client must be the SSRF-guarded client, with
+// redirects disabled; box opens the endpoints' secrets.
+func New(s Store, client *http.Client, box *secretbox.Box, signer *signing.Signer, c clock.Clock,
+	log *slog.Logger, m *metrics.Metrics, cfg Config) *Dispatcher {
+	cfg.defaults()
+	host, _ := os.Hostname()
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	d := &Dispatcher{
+		store: s, client: client, box: box, signer: signer, clock: c, log: log, metrics: m, cfg: cfg,
+		owner:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(suffix)),
+		wake:    make(chan struct{}, 1),
+		workers: map[string]*worker{},
+	}
+	d.completer = newCompleter(s, log, m, cfg.RecordInterval)
+	return d
+}
+
+// Owner is this process's lease owner id.
+func (d *Dispatcher) Owner() string { return d.owner }
+
+// Notify tells the dispatcher that endpoints got due work (a publish, a
+// replay, a test event in this process). Workers already sending to them
+// look again at once; others are claimed at once instead of at the next
+// poll.
+func (d *Dispatcher) Notify(endpointIDs []string) {
+	claim := false
+	d.mu.Lock()
+	for _, id := range endpointIDs {
+		if w, ok := d.workers[id]; ok {
+			w.poke()
+		} else {
+			claim = true
+		}
+	}
+	d.mu.Unlock()
+	if claim {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run dispatches until ctx ends, then shuts down gracefully: no new
+// requests start, in-flight ones get ShutdownTimeout to finish, results are
+// written and leases given back so other nodes take over at once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.log.Info("dispatcher started", "owner", d.owner, "max_in_flight_per_endpoint", d.cfg.MaxInFlightPerEndpoint,
+		"retry_schedule", fmt.Sprint(d.cfg.Policy.Delays), "timeout", d.cfg.Timeout)
+	// Workers outlive ctx by the shutdown grace period; they stop on
+	// workCtx, cancelled only when that period is over.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
+	recorded := make(chan struct{})
+	go func() {
+		d.completer.run(recordCtx)
+		close(recorded)
+	}()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { d.renewLoop(ctx, workCtx) })
+	if d.cfg.Retention > 0 {
+		wg.Go(func() { d.pruneLoop(ctx) })
+	}
+	var workers sync.WaitGroup
+	poll := time.NewTicker(d.cfg.PollInterval)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		d.claim(ctx, workCtx, &workers)
+		select {
+		case <-ctx.Done():
+		case <-poll.C:
+		case <-d.wake:
+		}
+	}
+
+	// Shutdown: workers see ctx done, stop taking work and wait for their
+	// requests; after the grace period the requests are cancelled.
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.ShutdownTimeout):
+		d.log.Warn("shutdown grace period over: cancelling requests still in flight")
+		cancelWork()
+		<-done
+	}
+	wg.Wait()
+	stopRecording()
+	<-recorded
+	d.log.Info("dispatcher stopped")
+	return nil
+}
+
+func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup) {
+	d.mu.Lock()
+	room := d.cfg.MaxEndpoints - len(d.workers)
+	d.mu.Unlock()
+	if room <= 0 {
+		return
+	}
+	now := d.clock.Now()
+	claimed, err := d.store.EndpointsClaim(ctx, store.EndpointsClaimParams{
+		Owner: d.owner, Now: now, LeaseUntil: now.Add(d.cfg.LeaseTTL), Limit: room,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("claim endpoints", "err", err)
+		}
+		return
+	}
+	for _, c := range claimed {
+		ep, err := d.endpointState(c)
+		if err != nil {
+			// Without a secret nothing can be signed; leave the lease to
+			// expire so the error repeats visibly rather than silently.
+			d.log.Error("endpoint secret cannot be opened; check --encryption-key", "endpoint", c.ID, "err", err)
+			continue
+		}
+		w := newWorker(d, ep)
+		d.mu.Lock()
+		d.workers[c.ID] = w
+		d.metrics.EndpointsHeld.Set(float64(len(d.workers)))
+		d.mu.Unlock()
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			w.run(ctx, workCtx)
+			d.mu.Lock()
+			delete(d.workers, c.ID)
+			d.metrics.EndpointsHeld.Set(float64(len(d.workers)))
+			d.mu.Unlock()
+		}()
+	}
+}
+
+// endpointState is what a worker needs about its endpoint.
+type endpointState struct {
+	id          string
+	url         string
+	strictOrder bool
+	secrets     []signing.Secret
+}
+
+func (d *Dispatcher) endpointState(c store.ClaimedEndpoint) (*endpointState, error) {
+	ep := &endpointState{id: c.ID, url: c.URL, strictOrder: c.StrictOrder}
+	for _, s := range c.Secrets {
+		plain, err := d.box.Open(s.Ciphertext, []byte(c.ID))
+		if err != nil {
+			return nil, err
+		}
+		sec, err := signing.ParseSecret(string(plain))
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s secret: %w", c.ID, err)
+		}
+		ep.secrets = append(ep.secrets, sec)
+	}
+	if len(ep.secrets) == 0 {
+		return nil, fmt.Errorf("endpoint %s has no valid secret", c.ID)
+	}
+	return ep, nil
+}
+
+// renewLoop keeps this process's leases alive and stops the workers of any
+// endpoint whose lease was lost (we stalled past the TTL and another node
+// took it), so two nodes never keep sending to one endpoint.
+func (d *Dispatcher) renewLoop(ctx, workCtx context.Context) {
+	t := time.NewTicker(d.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			// Workers still finishing keep their leases through the grace period.
+			for {
+				d.mu.Lock()
+				n := len(d.workers)
+				d.mu.Unlock()
+				if n == 0 {
+					return
+				}
+				select {
+				case <-t.C:
+					d.renew(workCtx)
+				case <-workCtx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+		d.renew(ctx)
+	}
+}
+
+func (d *Dispatcher) renew(ctx context.Context) {
+	now := d.clock.Now()
+	held, err := d.store.EndpointsRenew(ctx, store.EndpointsRenewParams{Owner: d.owner, Now: now, LeaseUntil: now.Add(d.cfg.LeaseTTL)})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("renew leases", "err", err)
+		}
+		return
+	}
+	still := make(map[string]bool, len(held))
+	for _, id := range held {
+		still[id] = true
+	}
+	d.mu.Lock()
+	for id, w := range d.workers {
+		if !still[id] {
+			d.log.Warn("lease lost; stopping sends to endpoint", "endpoint", id)
+			w.stop()
+		}
+	}
+	d.mu.Unlock()
+}
+
+// pruneLoop enforces retention: finished deliveries, their attempts and
+// their events older than Retention are deleted in small batches so the
+// writer is never held for long.
+func (d *Dispatcher) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := d.clock.Now().Add(-d.cfg.Retention)
+		for ctx.Err() == nil {
+			n, err := d.store.Prune(ctx, store.PruneParams{Before: before, Limit: 1000})
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("prune", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				d.log.Debug("pruned deliveries", "count", n)
+			}
+			if n < 1000 {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,190 @@
+// Package intake accepts published events. Concurrent publishes are grouped
+// into one store transaction (group commit): while one batch is being
+// committed and fsynced, the next one gathers, so under load many
+// publishes share one fsync and nobody waits for a timer.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/store"
+)
+
+// Publisher is the part of the store intake needs.
+type Publisher interface {
+	EventsPublish(ctx context.Context, p store.EventsPublishParams) ([]store.PublishResult, error)
+}
+
+// Config tunes group commit.
+type Config struct {
+	// MaxBatch caps the events in one transaction, bounding its latency.
+	MaxBatch int
+	// Committers is how many transactions may run at once: 1 for SQLite
+	// (one writer anyway), more for PostgreSQL.
+	Committers int
+}
+
+// Intake commits events.
+type Intake struct {
+	store   Publisher
+	clock   clock.Clock
+	notify  func(endpointIDs []string)
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	cfg     Config
+	reqs    chan *request
+
+	mu   sync.Mutex
+	last time.Time // publish times never go backwards, so publish order is time order
+}
+
+type request struct {
+	events  []store.PublishEvent
+	results []store.PublishResult
+	err     error
+	done    chan struct{}
+}
+
+// ErrClosed is returned once the intake has stopped.
+var ErrClosed = errors.New("intake is shutting down")
+
+// New returns an Intake; notify (may be nil) is told which endpoints got
+// new work after each commit, to wake this process's dispatcher at once.
+func New(s Publisher, c clock.Clock, notify func([]string), m *metrics.Metrics, log *slog.Logger, cfg Config) *Intake {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 2000
+	}
+	if cfg.Committers <= 0 {
+		cfg.Committers = 1
+	}
+	return &Intake{store: s, clock: c, notify: notify, metrics: m, log: log, cfg: cfg, reqs: make(chan *request, 4096)}
+}
+
+// Run commits batches until ctx ends, then drains what was already queued.
+func (in *Intake) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range in.cfg.Committers {
+		wg.Go(func() { in.commitLoop(ctx) })
+	}
+	wg.Wait()
+}
+
+// Publish commits events durably and returns one result per event. It
+// returns only after the transaction holding them has committed.
+func (in *Intake) Publish(ctx context.Context, events []store.PublishEvent) ([]store.PublishResult, error) {
+	r := &request{events: events, done: make(chan struct{})}
+	select {
+	case in.reqs <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.results, r.err
+	case <-ctx.Done():
+		// The batch may still commit; the caller saw no acknowledgement,
+		// and a retry with the same event_id will find it.
+		return nil, ctx.Err()
+	}
+}
+
+func (in *Intake) commitLoop(ctx context.Context) {
+	for {
+		var first *request
+		select {
+		case first = <-in.reqs:
+		case <-ctx.Done():
+			in.drain()
+			return
+		}
+		batch := []*request{first}
+		n := len(first.events)
+	gather:
+		for n < in.cfg.MaxBatch {
+			select {
+			case r := <-in.reqs:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break gather
+			}
+		}
+		in.commit(context.WithoutCancel(ctx), batch)
+	}
+}
+
+// drain fails requests still queued at shutdown: their callers get an error
+// (not an acknowledgement), so nothing acknowledged is lost.
+func (in *Intake) drain() {
+	for {
+		select {
+		case r := <-in.reqs:
+			r.err = ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+func (in *Intake) now() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	t := in.clock.Now().Truncate(time.Millisecond)
+	if t.Before(in.last) {
+		t = in.last
+	}
+	in.last = t
+	return t
+}
+
+func (in *Intake) commit(ctx context.Context, batch []*request) {
+	var events []store.PublishEvent
+	for _, r := range batch {
+		events = append(events, r.events...)
+	}
+	results, err := in.store.EventsPublish(ctx, store.EventsPublishParams{Events: events, Now: in.now()})
+	if err != nil && len(batch) > 1 {
+		// One bad request must not fail its neighbours: retry them alone.
+		in.log.Warn("group commit failed; retrying requests one by one", "requests", len(batch), "err", err)
+		for _, r := range batch {
+			in.commit(ctx, []*request{r})
+		}
+		return
+	}
+	if err != nil {
+		batch[0].err = fmt.Errorf("commit events: %w", err)
+		close(batch[0].done)
+		return
+	}
+	in.metrics.PublishBatchSize.Observe(float64(len(events)))
+	var woken []string
+	seen := map[string]bool{}
+	i := 0
+	for _, r := range batch {
+		r.results = results[i : i+len(r.events)]
+		i += len(r.events)
+		for _, res := range r.results {
+			if !res.Duplicate {
+				in.metrics.EventsPublished.Inc()
+			}
+			for _, id := range res.EndpointIDs {
+				if !seen[id] {
+					seen[id] = true
+					woken = append(woken, id)
+				}
+			}
+		}
+		close(r.done)
+	}
+	if in.notify != nil && len(woken) > 0 {
+		in.notify(woken)
+	}
+}

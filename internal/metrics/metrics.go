@@ -1,0 +1,55 @@
+// Package metrics defines hookrelay's Prometheus collectors. They live on a
+// registry passed in by main, never the global default one, so tests and
+// several instances in one process do not collide.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics is every collector the service updates.
+type Metrics struct {
+	EventsPublished   prometheus.Counter
+	PublishBatchSize  prometheus.Histogram
+	Deliveries        *prometheus.CounterVec // by outcome: delivered, failed, retried
+	AttemptDuration   *prometheus.HistogramVec
+	EndpointsHeld     prometheus.Gauge
+	InFlight          prometheus.Gauge
+	RecordBatchSize   prometheus.Histogram
+	PublishToFirstTry prometheus.Histogram
+}
+
+// New registers the collectors on reg (and the Go runtime collectors, when
+// withRuntime is set, for a process's own registry).
+func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
+	m := &Metrics{
+		EventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_events_published_total", Help: "Events accepted by publish (duplicates excluded)."}),
+		PublishBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookrelay_publish_commit_events", Help: "Events committed per group-commit transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookrelay_delivery_attempts_total", Help: "Finished attempts by outcome: delivered, retried (failed, will retry) or failed (retries exhausted)."},
+			[]string{"outcome"}),
+		AttemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookrelay_attempt_duration_seconds", Help: "Duration of delivery attempts.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"result"}),
+		EndpointsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookrelay_dispatcher_endpoints_leased", Help: "Endpoints this process currently leases."}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookrelay_dispatcher_requests_in_flight", Help: "Delivery requests in flight from this process."}),
+		RecordBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookrelay_record_commit_attempts", Help: "Attempt results written per transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		PublishToFirstTry: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookrelay_publish_to_first_attempt_seconds", Help: "Time from publish to the start of a delivery's first attempt.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30}}),
+	}
+	reg.MustRegister(m.EventsPublished, m.PublishBatchSize, m.Deliveries, m.AttemptDuration, m.EndpointsHeld,
+		m.InFlight, m.RecordBatchSize, m.PublishToFirstTry)
+	if withRuntime {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}

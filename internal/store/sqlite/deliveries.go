@@ -1,0 +1,241 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+const deliveryColumns = `d.seq, d.id, d.account_id, e.id, v.id, d.event_type, d.subject_id, d.status, d.attempt_count,
+	d.last_status_code, d.last_error, d.next_attempt_at, d.created_at, d.updated_at`
+
+const deliveryFrom = ` FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq`
+
+func scanDelivery(row interface{ Scan(...any) error }) (int64, webhook.Delivery, error) {
+	var d webhook.Delivery
+	var seq, created, updated int64
+	var next sql.NullInt64
+	err := row.Scan(&seq, &d.ID, &d.AccountID, &d.EndpointID, &d.EventID, &d.EventType, &d.SubjectID, &d.Status,
+		&d.AttemptCount, &d.LastStatusCode, &d.LastError, &next, &created, &updated)
+	if err != nil {
+		return 0, d, mapErr(err)
+	}
+	d.NextAttemptAt = fromNullMS(next)
+	d.CreatedAt = fromMS(created)
+	d.UpdatedAt = fromMS(updated)
+	return seq, d, nil
+}
+
+// endpointSeq resolves an endpoint of an account, hiding other accounts'.
+func endpointSeq(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, accountID, id string) (int64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx,
+		`SELECT seq FROM endpoints WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, id, accountID).Scan(&seq)
+	return seq, mapErr(err)
+}
+
+// DeliveryList lists an endpoint's deliveries, newest first, filtered.
+func (s *Store) DeliveryList(ctx context.Context, p store.DeliveryListParams) (store.Page[webhook.Delivery], error) {
+	var page store.Page[webhook.Delivery]
+	after, err := store.DecodeCursor(p.Cursor)
+	if err != nil {
+		return page, err
+	}
+	epSeq, err := endpointSeq(ctx, s.r, p.AccountID, p.EndpointID)
+	if err != nil {
+		return page, fmt.Errorf("list deliveries: %w", err)
+	}
+	q := `SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.endpoint_seq = ?`
+	args := []any{epSeq}
+	if after > 0 {
+		q += ` AND d.seq < ?`
+		args = append(args, after)
+	}
+	if p.EventType != "" {
+		q += ` AND d.event_type = ?`
+		args = append(args, p.EventType)
+	}
+	if p.Status != "" {
+		q += ` AND d.status = ?`
+		args = append(args, string(p.Status))
+	}
+	if p.SubjectID != "" {
+		q += ` AND d.subject_id = ?`
+		args = append(args, p.SubjectID)
+	}
+	if p.Since != nil {
+		q += ` AND d.created_at >= ?`
+		args = append(args, ms(*p.Since))
+	}
+	if p.Until != nil {
+		q += ` AND d.created_at < ?`
+		args = append(args, ms(*p.Until))
+	}
+	q += ` ORDER BY d.seq DESC LIMIT ?`
+	args = append(args, p.Limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return page, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var last int64
+	for rows.Next() {
+		seq, d, err := scanDelivery(rows)
+		if err != nil {
+			return page, fmt.Errorf("list deliveries: %w", err)
+		}
+		if len(page.Items) == p.Limit {
+			page.NextCursor = store.EncodeCursor(last)
+			break
+		}
+		page.Items = append(page.Items, d)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("list deliveries: %w", err)
+	}
+	return page, nil
+}
+
+// DeliveryGet returns one delivery with the payload sent and every attempt.
+func (s *Store) DeliveryGet(ctx context.Context, p store.DeliveryGetParams) (webhook.Delivery, error) {
+	d, err := s.deliveryGet(ctx, s.r, p.AccountID, p.EndpointID, p.ID, true)
+	if err != nil {
+		return d, fmt.Errorf("get delivery: %w", err)
+	}
+	return d, nil
+}
+
+type querier interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+func (s *Store) deliveryGet(ctx context.Context, q querier, accountID, endpointID, id string, full bool) (webhook.Delivery, error) {
+	row := q.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, v.data, v.created_at`+deliveryFrom+`
+		WHERE d.id = ? AND d.account_id = ? AND e.id = ? AND e.deleted_at IS NULL`, id, accountID, endpointID)
+	var d webhook.Delivery
+	var seq, created, updated, published int64
+	var next sql.NullInt64
+	var data []byte
+	err := row.Scan(&seq, &d.ID, &d.AccountID, &d.EndpointID, &d.EventID, &d.EventType, &d.SubjectID, &d.Status,
+		&d.AttemptCount, &d.LastStatusCode, &d.LastError, &next, &created, &updated, &data, &published)
+	if err != nil {
+		return d, mapErr(err)
+	}
+	d.NextAttemptAt = fromNullMS(next)
+	d.CreatedAt = fromMS(created)
+	d.UpdatedAt = fromMS(updated)
+	if !full {
+		return d, nil
+	}
+	d.Payload = webhook.Body(d.EventType, fromMS(published), d.ID, data)
+	rows, err := q.QueryContext(ctx, `SELECT attempted_at, duration_ms, status_code, error, response_headers, response_body
+		FROM attempts WHERE delivery_seq = ? ORDER BY seq`, seq)
+	if err != nil {
+		return d, err
+	}
+	defer rows.Close()
+	d.Attempts = []webhook.Attempt{}
+	for rows.Next() {
+		var a webhook.Attempt
+		var at, dur int64
+		var headers string
+		var body []byte
+		if err := rows.Scan(&at, &dur, &a.StatusCode, &a.Error, &headers, &body); err != nil {
+			return d, err
+		}
+		a.AttemptedAt = fromMS(at)
+		a.Duration = time.Duration(dur) * time.Millisecond
+		a.ResponseBody = string(body)
+		if err := json.Unmarshal([]byte(headers), &a.ResponseHeaders); err != nil {
+			return d, fmt.Errorf("attempt headers: %w", err)
+		}
+		d.Attempts = append(d.Attempts, a)
+	}
+	return d, rows.Err()
+}
+
+// DeliveryReplay sends a delivery again: same id, a fresh retry schedule.
+func (s *Store) DeliveryReplay(ctx context.Context, p store.DeliveryReplayParams) (webhook.Delivery, error) {
+	var d webhook.Delivery
+	now := ms(p.Now)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		epSeq, err := endpointSeq(ctx, tx, p.AccountID, p.EndpointID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE deliveries SET status = 'pending', schedule_attempt = 0, next_attempt_at = ?, updated_at = ?
+			 WHERE id = ? AND endpoint_seq = ? AND account_id = ?`, now, now, p.ID, epSeq, p.AccountID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return webhook.ErrNotFound
+		}
+		if err := lowerNextDue(ctx, tx, map[int64]bool{epSeq: true}, now); err != nil {
+			return err
+		}
+		d, err = s.deliveryGet(ctx, tx, p.AccountID, p.EndpointID, p.ID, false)
+		return err
+	})
+	if err != nil {
+		return d, fmt.Errorf("replay delivery: %w", err)
+	}
+	return d, nil
+}
+
+// DeliveryCreateTest publishes a webhook.test event to one endpoint only.
+func (s *Store) DeliveryCreateTest(ctx context.Context, p store.DeliveryCreateTestParams) (webhook.Delivery, error) {
+	var d webhook.Delivery
+	now := ms(p.Now)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		epSeq, err := endpointSeq(ctx, tx, p.AccountID, p.EndpointID)
+		if err != nil {
+			return err
+		}
+		var eventSeq int64
+		if err := tx.QueryRowContext(ctx,
+			`INSERT INTO events (id, account_id, event_type, subject_id, data, deliveries, created_at)
+			 VALUES (?, ?, ?, '', ?, 1, ?) RETURNING seq`,
+			p.EventID, p.AccountID, webhook.EventTypeTest, []byte(p.Data), now).Scan(&eventSeq); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, event_type, status, next_attempt_at, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+			p.DeliveryID, p.AccountID, epSeq, eventSeq, webhook.EventTypeTest, now, now, now); err != nil {
+			return mapErr(err)
+		}
+		if err := lowerNextDue(ctx, tx, map[int64]bool{epSeq: true}, now); err != nil {
+			return err
+		}
+		d, err = s.deliveryGet(ctx, tx, p.AccountID, p.EndpointID, p.DeliveryID, false)
+		return err
+	})
+	if err != nil {
+		return d, fmt.Errorf("create test delivery: %w", err)
+	}
+	return d, nil
+}
+
+// headersJSON keeps attempt headers compact; nil becomes {}.
+func headersJSON(h http.Header) string {
+	if len(h) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

@@ -1,0 +1,335 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+// EndpointsClaim leases up to Limit active endpoints whose next_due_at has
+// come and whose lease is free or expired (a crashed node's endpoints are
+// taken over here).
+func (s *Store) EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams) ([]store.ClaimedEndpoint, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	now := ms(p.Now)
+	var out []store.ClaimedEndpoint
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE endpoints SET lease_owner = ?, lease_expires_at = ?
+			 WHERE seq IN (
+			   SELECT seq FROM endpoints
+			   WHERE next_due_at <= ? AND deleted_at IS NULL AND status = 'active'
+			     AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+			   ORDER BY next_due_at LIMIT ?)
+			 RETURNING seq, id, account_id, url, strict_order`,
+			p.Owner, ms(p.LeaseUntil), now, now, p.Limit)
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		for rows.Next() {
+			var c store.ClaimedEndpoint
+			var seq int64
+			if err := rows.Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, seq)
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, seq := range seqs {
+			secrets, err := validSecrets(ctx, tx, seq, now)
+			if err != nil {
+				return err
+			}
+			out[i].Secrets = secrets
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// validSecrets returns the secrets that sign now, newest first.
+func validSecrets(ctx context.Context, q querier, endpointSeq, now int64) ([]webhook.EndpointSecret, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT ciphertext, prefix, created_at, expires_at FROM endpoint_secrets
+		 WHERE endpoint_seq = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq DESC`, endpointSeq, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []webhook.EndpointSecret
+	for rows.Next() {
+		var sec webhook.EndpointSecret
+		var created int64
+		var expires sql.NullInt64
+		if err := rows.Scan(&sec.Ciphertext, &sec.Prefix, &created, &expires); err != nil {
+			return nil, err
+		}
+		sec.CreatedAt = fromMS(created)
+		sec.ExpiresAt = fromNullMS(expires)
+		out = append(out, sec)
+	}
+	return out, rows.Err()
+}
+
+// EndpointsRenew extends the owner's leases and says which it still holds.
+func (s *Store) EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams) ([]string, error) {
+	var held []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE endpoints SET lease_expires_at = ? WHERE lease_owner = ? AND deleted_at IS NULL RETURNING id`,
+			ms(p.LeaseUntil), p.Owner)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			held = append(held, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew leases: %w", err)
+	}
+	return held, nil
+}
+
+// EndpointRelease gives the endpoint back with next_due_at set to its
+// earliest pending delivery. Running in the single writer's transaction, it
+// cannot interleave with a publish, so no wake-up is lost between the check
+// and the release.
+func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleaseParams) (bool, error) {
+	now := ms(p.Now)
+	released := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM endpoints WHERE id = ? AND lease_owner = ?`,
+			p.EndpointID, p.Owner).Scan(&seq)
+		if err == sql.ErrNoRows {
+			released = true // not ours any more: nothing to give back
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var next sql.NullInt64
+		if err := tx.QueryRowContext(ctx,
+			`SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_seq = ? AND status = 'pending'`,
+			seq).Scan(&next); err != nil {
+			return err
+		}
+		if next.Valid && next.Int64 <= now && !p.Force {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx,
+			`UPDATE endpoints SET lease_owner = NULL, lease_expires_at = NULL, next_due_at = ? WHERE seq = ?`, next, seq)
+		released = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("release endpoint %s: %w", p.EndpointID, err)
+	}
+	return released, nil
+}
+
+// DeliveriesDue reads an endpoint's due pending deliveries with their event.
+func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
+	q := `SELECT d.id, v.id, d.event_type, v.data, v.created_at, d.attempt_count, d.schedule_attempt
+		FROM deliveries d JOIN events v ON v.seq = d.event_seq
+		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' AND d.next_attempt_at <= ?`
+	args := []any{p.EndpointID, ms(p.Now)}
+	if len(p.Exclude) > 0 {
+		q += ` AND d.id NOT IN (?` + strings.Repeat(`, ?`, len(p.Exclude)-1) + `)`
+		for _, id := range p.Exclude {
+			args = append(args, id)
+		}
+	}
+	q += ` ORDER BY d.next_attempt_at, d.seq LIMIT ?`
+	args = append(args, p.Limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("due deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DueDelivery
+	for rows.Next() {
+		var d store.DueDelivery
+		var published int64
+		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.Data, &published, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
+			return nil, fmt.Errorf("due deliveries: %w", err)
+		}
+		d.PublishedAt = fromMS(published)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("due deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// DeliveriesRecord writes attempt results in one transaction. A result for
+// a delivery that left `pending` meanwhile (its endpoint was deleted) keeps
+// its attempt in the log but does not change its status.
+func (s *Store) DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		update, err := tx.PrepareContext(ctx,
+			`UPDATE deliveries SET
+			   status = CASE WHEN status = 'pending' THEN ?1 ELSE status END,
+			   next_attempt_at = CASE WHEN status = 'pending' THEN ?2 ELSE next_attempt_at END,
+			   schedule_attempt = ?3, attempt_count = attempt_count + 1,
+			   last_status_code = ?4, last_error = ?5, updated_at = ?6
+			 WHERE id = ?7 RETURNING seq, endpoint_seq`)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		insert, err := tx.PrepareContext(ctx,
+			`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
+			 VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		stats := map[[2]int64]*hourStats{}
+		for _, r := range results {
+			a := r.Attempt
+			var next sql.NullInt64
+			if r.Status == webhook.StatusPending {
+				next = sql.NullInt64{Int64: ms(r.NextAttemptAt), Valid: true}
+			}
+			var seq, epSeq int64
+			err := update.QueryRowContext(ctx, string(r.Status), next, r.ScheduleAttempt, a.StatusCode, a.Error,
+				ms(a.AttemptedAt), r.DeliveryID).Scan(&seq, &epSeq)
+			if err == sql.ErrNoRows {
+				continue // pruned meanwhile: nothing left to record against
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := insert.ExecContext(ctx, seq, ms(a.AttemptedAt), a.Duration.Milliseconds(), a.StatusCode,
+				a.Error, headersJSON(a.ResponseHeaders), []byte(a.ResponseBody)); err != nil {
+				return err
+			}
+			key := [2]int64{epSeq, ms(a.AttemptedAt.Truncate(time.Hour))}
+			st := stats[key]
+			if st == nil {
+				st = &hourStats{}
+				stats[key] = st
+			}
+			st.add(r)
+		}
+		return writeStats(ctx, tx, stats)
+	})
+	if err != nil {
+		return fmt.Errorf("record %d attempts: %w", len(results), err)
+	}
+	return nil
+}
+
+// Prune deletes finished deliveries created before the cut-off with their
+// attempts, then events left without deliveries. Rows are visited in
+// insertion order, so old rows are found without a time index.
+func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
+	before := ms(p.Before)
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`DELETE FROM deliveries WHERE seq IN (
+			   SELECT seq FROM deliveries WHERE created_at < ? AND status IN ('delivered', 'failed', 'dropped')
+			   ORDER BY seq LIMIT ?) RETURNING seq`, before, p.Limit)
+		if err != nil {
+			return err
+		}
+		var seqs []any
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		n = len(seqs)
+		for len(seqs) > 0 {
+			chunk := seqs[:min(len(seqs), 500)]
+			seqs = seqs[len(chunk):]
+			if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (?`+
+				strings.Repeat(`, ?`, len(chunk)-1)+`)`, chunk...); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_stats WHERE hour < ?`, before); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`DELETE FROM events WHERE seq IN (
+			   SELECT seq FROM events v WHERE created_at < ?
+			   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = v.seq)
+			   ORDER BY seq LIMIT ?)`, before, p.Limit)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	return n, nil
+}
+
+type hourStats struct{ attempts, successes, delivered, failed int }
+
+func (h *hourStats) add(r store.AttemptResult) {
+	h.attempts++
+	switch r.Status {
+	case webhook.StatusDelivered:
+		h.successes++
+		h.delivered++
+	case webhook.StatusFailed:
+		h.failed++
+	}
+}
+
+func writeStats(ctx context.Context, tx *sql.Tx, stats map[[2]int64]*hourStats) error {
+	if len(stats) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx,
+		`INSERT INTO endpoint_stats (endpoint_seq, hour, attempts, successes, delivered, failed) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (endpoint_seq, hour) DO UPDATE SET attempts = attempts + excluded.attempts,
+		   successes = successes + excluded.successes, delivered = delivered + excluded.delivered,
+		   failed = failed + excluded.failed`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for k, st := range stats {
+		if _, err := stmt.ExecContext(ctx, k[0], k[1], st.attempts, st.successes, st.delivered, st.failed); err != nil {
+			return fmt.Errorf("endpoint stats: %w", err)
+		}
+	}
+	return nil
+}

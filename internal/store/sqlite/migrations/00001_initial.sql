@@ -1,0 +1,175 @@
+-- +goose Up
+-- Times are unix milliseconds (INTEGER): compared on every claim, so they
+-- stay numbers; the API renders them as RFC 3339.
+
+CREATE TABLE accounts (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+-- Operational events (endpoint.disabled, delivery.failed, ...) go here.
+INSERT INTO accounts (id, name, created_at) VALUES ('acc_operator', 'operator', 0);
+
+CREATE TABLE api_keys (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    account_id TEXT,                -- NULL: an operator key
+    name       TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE, -- SHA-256 of the key; the key is never stored
+    scopes     TEXT NOT NULL,        -- JSON array
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+
+CREATE TABLE members (
+    seq           INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    account_id    TEXT NOT NULL,
+    email         TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (account_id, email)
+);
+-- At most one primary owner per account, enforced by the database.
+CREATE UNIQUE INDEX members_primary_owner ON members (account_id) WHERE role = 'primary-owner';
+
+CREATE TABLE event_types (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    example     TEXT,
+    deprecated  INTEGER NOT NULL DEFAULT 0,
+    reserved    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO event_types (name, description, reserved, created_at, updated_at) VALUES
+    ('webhook.test', 'Sent to one endpoint on demand (Send test event), whatever it subscribes to.', 1, 0, 0),
+    ('endpoint.disabled', 'An endpoint was disabled, by hand, by a 410 Gone answer or because its deliveries kept failing.', 1, 0, 0),
+    ('endpoint.enabled', 'An endpoint was enabled again.', 1, 0, 0),
+    ('delivery.failed', 'A delivery exhausted its retries.', 1, 0, 0);
+
+CREATE TABLE endpoints (
+    seq             INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    account_id      TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    description     TEXT NOT NULL DEFAULT '',
+    events          TEXT NOT NULL, -- JSON array as subscribed
+    strict_order    INTEGER NOT NULL DEFAULT 0,
+    status          TEXT NOT NULL DEFAULT 'active',
+    disabled_reason TEXT NOT NULL DEFAULT '',
+    disabled_at     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    deleted_at      INTEGER,
+    -- Dispatch: next_due_at is a lower bound on when a pending delivery of
+    -- this endpoint is due (NULL: none pending). A dispatcher leases the
+    -- whole endpoint, which keeps its ordering and in-flight cap in one place.
+    next_due_at      INTEGER,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER
+);
+CREATE INDEX endpoints_account ON endpoints (account_id, seq) WHERE deleted_at IS NULL;
+CREATE INDEX endpoints_due ON endpoints (next_due_at) WHERE next_due_at IS NOT NULL;
+CREATE INDEX endpoints_lease ON endpoints (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE endpoint_secrets (
+    seq          INTEGER PRIMARY KEY,
+    endpoint_seq INTEGER NOT NULL,
+    ciphertext   BLOB NOT NULL, -- XChaCha20-Poly1305, bound to the endpoint id
+    prefix       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER
+);
+CREATE INDEX endpoint_secrets_endpoint ON endpoint_secrets (endpoint_seq, seq);
+
+-- Fan-out reads this on every publish: one row per subscribed type ('*' for all).
+CREATE TABLE subscriptions (
+    account_id   TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    endpoint_seq INTEGER NOT NULL,
+    PRIMARY KEY (account_id, event_type, endpoint_seq)
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_endpoint ON subscriptions (endpoint_seq);
+
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL DEFAULT '',
+    data       BLOB NOT NULL,
+    deliveries INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (account_id, id)
+);
+CREATE INDEX events_account_type ON events (account_id, event_type, seq);
+CREATE INDEX events_account ON events (account_id, seq);
+
+CREATE TABLE deliveries (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    account_id       TEXT NOT NULL,
+    endpoint_seq     INTEGER NOT NULL,
+    event_seq        INTEGER NOT NULL,
+    event_type       TEXT NOT NULL,
+    subject_id       TEXT NOT NULL DEFAULT '',
+    status           TEXT NOT NULL,
+    attempt_count    INTEGER NOT NULL DEFAULT 0,
+    schedule_attempt INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER,
+    last_status_code INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT NOT NULL DEFAULT '',
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+-- The dispatcher's only read: an endpoint's due pending deliveries in order.
+CREATE INDEX deliveries_due ON deliveries (endpoint_seq, next_attempt_at, seq) WHERE status = 'pending';
+-- The delivery log and its filters, newest first.
+CREATE INDEX deliveries_endpoint ON deliveries (endpoint_seq, seq);
+CREATE INDEX deliveries_endpoint_status ON deliveries (endpoint_seq, status, seq);
+CREATE INDEX deliveries_endpoint_type ON deliveries (endpoint_seq, event_type, seq);
+CREATE INDEX deliveries_endpoint_subject ON deliveries (endpoint_seq, subject_id, seq);
+CREATE INDEX deliveries_event ON deliveries (event_seq);
+
+CREATE TABLE attempts (
+    seq              INTEGER PRIMARY KEY,
+    delivery_seq     INTEGER NOT NULL,
+    attempted_at     INTEGER NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    status_code      INTEGER NOT NULL,
+    error            TEXT NOT NULL,
+    response_headers TEXT NOT NULL, -- JSON object of arrays
+    response_body    BLOB NOT NULL
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_seq, seq);
+
+-- Hourly counters per endpoint, written with each batch of attempt results:
+-- success_rate_24h and the dashboard's chart read a few rows, never the log.
+CREATE TABLE endpoint_stats (
+    endpoint_seq INTEGER NOT NULL,
+    hour         INTEGER NOT NULL, -- start of the hour, unix ms
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    successes    INTEGER NOT NULL DEFAULT 0,
+    delivered    INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (endpoint_seq, hour)
+) WITHOUT ROWID;
+
+-- +goose Down
+DROP TABLE endpoint_stats;
+DROP TABLE attempts;
+DROP TABLE deliveries;
+DROP TABLE events;
+DROP TABLE subscriptions;
+DROP TABLE endpoint_secrets;
+DROP TABLE endpoints;
+DROP TABLE event_types;
+DROP TABLE members;
+DROP TABLE api_keys;
+DROP TABLE accounts;

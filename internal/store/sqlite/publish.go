@@ -1,0 +1,152 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+type target struct {
+	seq    int64
+	id     string
+	active bool
+}
+
+// EventsPublish commits a batch of events and their deliveries in one
+// transaction. Endpoints given pending work get their next_due_at lowered so
+// that any dispatcher's claim sees them.
+func (s *Store) EventsPublish(ctx context.Context, p store.EventsPublishParams) ([]store.PublishResult, error) {
+	results := make([]store.PublishResult, len(p.Events))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return publishTx(ctx, tx, p, results)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish %d events: %w", len(p.Events), err)
+	}
+	return results, nil
+}
+
+// publishTx is the fan-out, shared by EventsPublish and the operational
+// events hookrelay emits inside other transactions.
+func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, results []store.PublishResult) error {
+	now := ms(p.Now)
+	findEvent, err := tx.PrepareContext(ctx,
+		`SELECT event_type, subject_id, data, deliveries, created_at FROM events WHERE account_id = ? AND id = ?`)
+	if err != nil {
+		return err
+	}
+	defer findEvent.Close()
+	insertEvent, err := tx.PrepareContext(ctx,
+		`INSERT INTO events (id, account_id, event_type, subject_id, data, deliveries, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+	if err != nil {
+		return err
+	}
+	defer insertEvent.Close()
+	insertDelivery, err := tx.PrepareContext(ctx,
+		`INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, event_type, subject_id, status, next_attempt_at, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insertDelivery.Close()
+
+	targets := map[[2]string][]target{}
+	woken := map[int64]bool{}
+	for i, ev := range p.Events {
+		if ev.EventID != "" {
+			var first webhook.Event
+			var created int64
+			err := findEvent.QueryRowContext(ctx, ev.AccountID, ev.EventID).
+				Scan(&first.Type, &first.SubjectID, &first.Data, &first.Deliveries, &created)
+			if err == nil {
+				first.ID, first.AccountID, first.CreatedAt = ev.EventID, ev.AccountID, fromMS(created)
+				results[i] = store.PublishResult{Event: first, Duplicate: true}
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		} else {
+			ev.EventID = webhook.NewID("evt", p.Now)
+		}
+		key := [2]string{ev.AccountID, ev.Type}
+		ts, ok := targets[key]
+		if !ok {
+			ts, err = subscribers(ctx, tx, ev.AccountID, ev.Type)
+			if err != nil {
+				return err
+			}
+			targets[key] = ts
+		}
+		var eventSeq int64
+		if err := insertEvent.QueryRowContext(ctx, ev.EventID, ev.AccountID, ev.Type, ev.SubjectID,
+			[]byte(ev.Data), len(ts), now).Scan(&eventSeq); err != nil {
+			return mapErr(err)
+		}
+		res := store.PublishResult{Event: webhook.Event{ID: ev.EventID, AccountID: ev.AccountID, Type: ev.Type,
+			SubjectID: ev.SubjectID, Data: ev.Data, CreatedAt: fromMS(now), Deliveries: len(ts)}}
+		for _, t := range ts {
+			status, next := webhook.StatusPending, sql.NullInt64{Int64: now, Valid: true}
+			if !t.active {
+				status, next = webhook.StatusQueued, sql.NullInt64{}
+			}
+			if _, err := insertDelivery.ExecContext(ctx, webhook.NewID("dlv", p.Now), ev.AccountID, t.seq, eventSeq,
+				ev.Type, ev.SubjectID, string(status), next, now, now); err != nil {
+				return err
+			}
+			if t.active {
+				res.EndpointIDs = append(res.EndpointIDs, t.id)
+				woken[t.seq] = true
+			}
+		}
+		results[i] = res
+	}
+	return lowerNextDue(ctx, tx, woken, now)
+}
+
+func subscribers(ctx context.Context, tx *sql.Tx, accountID, eventType string) ([]target, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT e.seq, e.id, e.status FROM subscriptions s JOIN endpoints e ON e.seq = s.endpoint_seq
+		 WHERE s.account_id = ? AND s.event_type IN (?, '*') AND e.deleted_at IS NULL
+		 GROUP BY e.seq ORDER BY e.seq`, accountID, eventType)
+	if err != nil {
+		return nil, fmt.Errorf("find subscribers: %w", err)
+	}
+	defer rows.Close()
+	var out []target
+	for rows.Next() {
+		var t target
+		var status string
+		if err := rows.Scan(&t.seq, &t.id, &status); err != nil {
+			return nil, err
+		}
+		t.active = status == string(webhook.EndpointActive)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// lowerNextDue tells claimers that these endpoints have work due at `at`.
+// It only ever lowers next_due_at, so it cannot hide other due work.
+func lowerNextDue(ctx context.Context, tx *sql.Tx, endpoints map[int64]bool, at int64) error {
+	if len(endpoints) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx,
+		`UPDATE endpoints SET next_due_at = MIN(COALESCE(next_due_at, ?1), ?1) WHERE seq = ?2`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for seq := range endpoints {
+		if _, err := stmt.ExecContext(ctx, at, seq); err != nil {
+			return fmt.Errorf("wake endpoint: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package store defines the one interface through which hookrelay reads and
+// writes its state, with a Params struct per method so a new field never
+// breaks a caller. Two drivers implement it: sqlite (the embedded default)
+// and, later, postgres. storetest is the behaviour suite both must pass.
+//
+// Drivers never call time.Now: every time arrives in Params, so tests drive
+// schedules with a fake clock.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+// ErrInvalidCursor is returned for a cursor the store did not issue.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// Store is everything hookrelay persists.
+type Store interface {
+	// Migrate applies pending schema migrations.
+	Migrate(ctx context.Context) error
+	// Ready reports an error unless the database answers and its schema is current.
+	Ready(ctx context.Context) error
+	Close() error
+
+	AccountCreate(ctx context.Context, p AccountCreateParams) (webhook.Account, error)
+	AccountGet(ctx context.Context, id string) (webhook.Account, error)
+
+	APIKeyCreate(ctx context.Context, p APIKeyCreateParams) (webhook.APIKey, error)
+	// APIKeyGetByHash returns the key with that hash, revoked or not.
+	APIKeyGetByHash(ctx context.Context, hash []byte) (webhook.APIKey, error)
+	APIKeyRevoke(ctx context.Context, p APIKeyRevokeParams) error
+
+	MemberCreate(ctx context.Context, p MemberCreateParams) (webhook.Member, error)
+
+	EventTypeCreate(ctx context.Context, p EventTypeCreateParams) (webhook.EventType, error)
+	EventTypeList(ctx context.Context) ([]webhook.EventType, error)
+
+	EndpointCreate(ctx context.Context, p EndpointCreateParams) (webhook.Endpoint, error)
+	EndpointGet(ctx context.Context, p EndpointGetParams) (webhook.Endpoint, error)
+	EndpointList(ctx context.Context, p EndpointListParams) (Page[webhook.Endpoint], error)
+	// EndpointDelete removes the endpoint from view and drops its pending
+	// and queued deliveries; its log stays until retention prunes it.
+	EndpointDelete(ctx context.Context, p EndpointDeleteParams) error
+
+	// EventsPublish commits a batch of events and fans each out into one
+	// delivery per subscribed endpoint, all in one transaction (one fsync).
+	// An item whose EventID already exists in its account creates nothing and
+	// returns the first result with Duplicate set.
+	EventsPublish(ctx context.Context, p EventsPublishParams) ([]PublishResult, error)
+
+	DeliveryList(ctx context.Context, p DeliveryListParams) (Page[webhook.Delivery], error)
+	// DeliveryGet returns one delivery with its payload and attempts.
+	DeliveryGet(ctx context.Context, p DeliveryGetParams) (webhook.Delivery, error)
+	// DeliveryReplay makes a delivery pending and due now, keeping its id and
+	// starting its retry schedule afresh.
+	DeliveryReplay(ctx context.Context, p DeliveryReplayParams) (webhook.Delivery, error)
+	// DeliveryCreateTest creates a webhook.test event with one delivery to
+	// one endpoint, whatever it subscribes to.
+	DeliveryCreateTest(ctx context.Context, p DeliveryCreateTestParams) (webhook.Delivery, error)
+
+	// EndpointsClaim leases endpoints that have due work and no live lease.
+	EndpointsClaim(ctx context.Context, p EndpointsClaimParams) ([]ClaimedEndpoint, error)
+	// EndpointsRenew extends every lease the owner holds and returns the ids
+	// it still holds; an endpoint missing from the answer was lost.
+	EndpointsRenew(ctx context.Context, p EndpointsRenewParams) ([]string, error)
+	// EndpointRelease gives up a lease when the endpoint has nothing due,
+	// recording when it next will. It reports false, keeping the lease, when
+	// work is due after all (it arrived since the owner last looked).
+	EndpointRelease(ctx context.Context, p EndpointReleaseParams) (bool, error)
+	// DeliveriesDue lists an endpoint's pending deliveries that are due, in
+	// the order they must start: due time, then publish order.
+	DeliveriesDue(ctx context.Context, p DeliveriesDueParams) ([]DueDelivery, error)
+	// DeliveriesRecord stores attempt results, many in one transaction.
+	DeliveriesRecord(ctx context.Context, results []AttemptResult) error
+
+	// Prune deletes finished deliveries, their attempts and events older
+	// than the retention cut-off, at most Limit deliveries per call.
+	Prune(ctx context.Context, p PruneParams) (int, error)
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string // empty on the last page
+}
+
+type AccountCreateParams struct {
+	ID   string
+	Name string
+	Now  time.Time
+}
+
+type APIKeyCreateParams struct {
+	ID        string
+	AccountID string // empty for an operator key
+	Name      string
+	Prefix    string
+	Hash      []byte
+	Scopes    []string
+	Now       time.Time
+}
+
+type APIKeyRevokeParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time
+}
+
+type MemberCreateParams struct {
+	ID           string
+	AccountID    string
+	Email        string
+	Role         string
+	PasswordHash string
+	Now          time.Time
+}
+
+type EventTypeCreateParams struct {
+	Name        string
+	Description string
+	Example     json.RawMessage
+	Now         time.Time
+}
+
+type EndpointCreateParams struct {
+	ID          string
+	AccountID   string
+	URL         string
+	Description string
+	Events      []string
+	StrictOrder bool
+	Secret      webhook.EndpointSecret
+	Now         time.Time
+}
+
+type EndpointGetParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time // for success_rate_24h
+}
+
+type EndpointListParams struct {
+	AccountID string
+	Now       time.Time // for success_rate_24h
+	Search    string    // substring of URL or description
+	Cursor    string
+	Limit     int
+}
+
+type EndpointDeleteParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time
+}
+
+type EventsPublishParams struct {
+	Events []PublishEvent
+	Now    time.Time // the publish time of every event in the batch
+}
+
+type PublishEvent struct {
+	AccountID string
+	EventID   string // chosen by the publisher (idempotent) or generated by intake
+	Type      string
+	SubjectID string
+	Data      json.RawMessage
+}
+
+type PublishResult struct {
+	Event       webhook.Event
+	Duplicate   bool
+	EndpointIDs []string // endpoints given a pending delivery, to wake their dispatchers
+}
+
+type DeliveryListParams struct {
+	AccountID  string
+	EndpointID string
+	EventType  string
+	Status     webhook.DeliveryStatus
+	SubjectID  string
+	Since      *time.Time
+	Until      *time.Time
+	Cursor     string
+	Limit      int
+}
+
+type DeliveryGetParams struct {
+	AccountID  string
+	EndpointID string
+	ID         string
+}
+
+type DeliveryReplayParams struct {
+	AccountID  string
+	EndpointID string
+	ID         string
+	Now        time.Time
+}
+
+type DeliveryCreateTestParams struct {
+	AccountID  string
+	EndpointID string
+	EventID    string
+	DeliveryID string
+	Data       json.RawMessage
+	Now        time.Time
+}
+
+type EndpointsClaimParams struct {
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int
+}
+
+// ClaimedEndpoint is what a dispatcher needs to send to an endpoint.
+type ClaimedEndpoint struct {
+	ID          string
+	AccountID   string
+	URL         string
+	StrictOrder bool
+	Secrets     []webhook.EndpointSecret // valid ones, newest first
+}
+
+type EndpointsRenewParams struct {
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+type EndpointReleaseParams struct {
+	Owner      string
+	EndpointID string
+	Now        time.Time
+	// Force releases even with work due (at shutdown, so another node takes
+	// it over at once instead of after the lease expires).
+	Force bool
+}
+
+type DeliveriesDueParams struct {
+	EndpointID string
+	Now        time.Time
+	Limit      int
+	// Exclude lists deliveries the caller already holds in flight.
+	Exclude []string
+}
+
+// DueDelivery is a pending delivery with what its body is built from.
+type DueDelivery struct {
+	ID              string
+	EventID         string
+	EventType       string
+	Data            json.RawMessage
+	PublishedAt     time.Time
+	AttemptCount    int // attempts so far, over all replays
+	ScheduleAttempt int // attempts since the schedule last started
+}
+
+// AttemptResult is one finished attempt and what it decided.
+type AttemptResult struct {
+	DeliveryID      string
+	Attempt         webhook.Attempt
+	Status          webhook.DeliveryStatus // pending (a retry), delivered or failed
+	NextAttemptAt   time.Time              // when Status is pending
+	ScheduleAttempt int
+}
+
+type PruneParams struct {
+	Before time.Time
+	Limit  int
+}
