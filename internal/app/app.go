@@ -200,6 +200,13 @@ func (a *App) Run(ctx context.Context) error {
 		close(dispatched)
 	}
 
+	if a.cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(a.cfg.PprofAddr, a.log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	var srv *http.Server
 	serveErr := make(chan error, 1)
 	if a.API != nil {

@@ -32,6 +32,7 @@ type Config struct {
 	LeaseTTL               time.Duration
 	PollInterval           time.Duration
 	ShutdownTimeout        time.Duration
+	PprofAddr              string
 
 	// Parsed from RetrySchedule by Load.
 	RetryDelays []time.Duration
@@ -62,6 +63,7 @@ func Register(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
+	str(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this address (off when empty; keep it on loopback)")
 	return c
 }
 
