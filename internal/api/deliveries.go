@@ -42,6 +42,11 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 			if err != nil {
 				return invalid(f.name, "must be an RFC 3339 time such as 2026-05-12T12:00:00Z, got %q", truncate(v, 50))
 			}
+			// The store keeps milliseconds: round up so that a sub-millisecond
+			// bound still means created_at >= since and created_at < until.
+			if c := t.Truncate(time.Millisecond); !c.Equal(t) {
+				t = c.Add(time.Millisecond)
+			}
 			*f.dst = &t
 		}
 	}

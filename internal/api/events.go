@@ -43,8 +43,9 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, c caller) 
 }
 
 type batchRequest struct {
-	Events    []publishRequest `json:"events"`
-	AccountID *string          `json:"account_id"`
+	// Items are decoded one by one, so that an error names its index.
+	Events    []json.RawMessage `json:"events"`
+	AccountID *string           `json:"account_id"`
 }
 
 type batchItem struct {
@@ -73,11 +74,22 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) 
 		top = *req.AccountID
 	}
 	events := make([]store.PublishEvent, len(req.Events))
-	for i, item := range req.Events {
+	for i, raw := range req.Events {
+		field := "events[" + strconv.Itoa(i) + "]"
+		var item publishRequest
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&item); err != nil {
+			if aerr := decodeError(err, maxBatchBodyBytes); aerr.code == "validation_error" {
+				aerr.message = field + "." + aerr.message
+				return aerr
+			}
+			return invalid(field, "must be a JSON object")
+		}
 		ev, aerr := s.validateEvent(r, c, item, top)
 		if aerr != nil {
-			if aerr.code == "validation_error" {
-				aerr.message = "events[" + strconv.Itoa(i) + "]." + aerr.message
+			if aerr.code == "validation_error" || aerr.code == "payload_too_large" {
+				aerr.message = field + "." + aerr.message
 			}
 			return aerr
 		}

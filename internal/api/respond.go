@@ -59,16 +59,21 @@ type errorDTO struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// No HTML escaping: a delivery's payload must show the exact bytes sent
+	// (json.Marshal would turn "<" into "\u003c" inside it).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // Encode ends the body with "\n"
 		status = http.StatusInternalServerError
-		b = []byte(`{"success":false,"error":{"code":"internal_error","message":"could not encode the response"}}`)
+		buf.Reset()
+		buf.WriteString(`{"success":false,"error":{"code":"internal_error","message":"could not encode the response"}}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeData(w http.ResponseWriter, status int, data any) {

@@ -87,7 +87,7 @@ type deliveryView struct {
 	NextAttemptAt  *string         `json:"next_attempt_at"`
 	CreatedAt      string          `json:"created_at"`
 	Payload        json.RawMessage `json:"payload,omitempty"`
-	Attempts       []attemptView   `json:"attempts,omitempty"`
+	Attempts       []attemptView   `json:"attempts,omitzero"` // [] when fetched alone, absent in lists
 }
 
 type attemptView struct {

@@ -84,8 +84,8 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c caller)
 }
 
 func (s *Server) validateURL(ctx context.Context, raw string) *apiError {
-	if len(raw) > maxURLLength {
-		return invalid("url", "must be at most %d characters, got %d", maxURLLength, len(raw))
+	if n := utf8.RuneCountInString(raw); n > maxURLLength {
+		return invalid("url", "must be at most %d characters, got %d", maxURLLength, n)
 	}
 	if strings.TrimSpace(raw) == "" {
 		return invalid("url", "is required")

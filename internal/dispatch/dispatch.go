@@ -42,6 +42,8 @@ type Store interface {
 	DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error)
 	DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error
 	Prune(ctx context.Context, p store.PruneParams) (int, error)
+	QueueExpire(ctx context.Context, p store.QueueExpireParams) (int, error)
+	EndpointDisable(ctx context.Context, p store.EndpointDisableParams) (bool, error)
 }
 
 // Config tunes the dispatcher. Zero values take the defaults in brackets.
@@ -56,6 +58,9 @@ type Config struct {
 	ShutdownTimeout        time.Duration // how long in-flight requests may finish at shutdown [10s]
 	Retention              time.Duration // delivery log kept this long [720h]; 0 keeps the default, <0 never prunes
 	PruneInterval          time.Duration // [1m]
+	Breaker                Breaker       // [5 failures, 30s doubling to 30m]
+	AutoDisable            AutoDisable   // [5 failed deliveries and no success for 24h]
+	QueueMaxAge            time.Duration // queued deliveries older than this are dropped [168h]
 }
 
 func (c *Config) defaults() {
@@ -77,6 +82,9 @@ func (c *Config) defaults() {
 	if c.MaxEndpoints <= 0 {
 		c.MaxEndpoints = 10000
 	}
+	def(&c.QueueMaxAge, 7*24*time.Hour)
+	c.Breaker.defaults()
+	c.AutoDisable.defaults()
 }
 
 // Dispatcher delivers. Create it with New and start it with Run.
@@ -161,9 +169,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { d.renewLoop(ctx, workCtx) })
-	if d.cfg.Retention > 0 {
-		wg.Go(func() { d.pruneLoop(ctx) })
-	}
+	wg.Go(func() { d.janitor(ctx) })
 	var workers sync.WaitGroup
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
@@ -212,6 +218,16 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 		return
 	}
 	for _, c := range claimed {
+		d.mu.Lock()
+		w, held := d.workers[c.ID]
+		d.mu.Unlock()
+		if held {
+			// Our own lease had expired (a stall, or a clock jump) and we
+			// took it back: the worker is still running; never start a
+			// second one for the same endpoint.
+			w.poke()
+			continue
+		}
 		ep, err := d.endpointState(c)
 		if err != nil {
 			// Without a secret nothing can be signed; leave the lease to
@@ -219,7 +235,7 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 			d.log.Error("endpoint secret cannot be opened; check --encryption-key", "endpoint", c.ID, "err", err)
 			continue
 		}
-		w := newWorker(d, ep)
+		w = newWorker(d, ep)
 		d.mu.Lock()
 		d.workers[c.ID] = w
 		d.metrics.EndpointsHeld.Set(float64(len(d.workers)))
@@ -239,13 +255,17 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 // endpointState is what a worker needs about its endpoint.
 type endpointState struct {
 	id          string
+	accountID   string
 	url         string
 	strictOrder bool
+	createdAt   time.Time
 	secrets     []signing.Secret
+	health      store.EndpointHealth // owned by the worker while it holds the lease
 }
 
 func (d *Dispatcher) endpointState(c store.ClaimedEndpoint) (*endpointState, error) {
-	ep := &endpointState{id: c.ID, url: c.URL, strictOrder: c.StrictOrder}
+	ep := &endpointState{id: c.ID, accountID: c.AccountID, url: c.URL, strictOrder: c.StrictOrder,
+		createdAt: c.CreatedAt, health: c.Health}
 	for _, s := range c.Secrets {
 		plain, err := d.box.Open(s.Ciphertext, []byte(c.ID))
 		if err != nil {
@@ -317,10 +337,11 @@ func (d *Dispatcher) renew(ctx context.Context) {
 	d.mu.Unlock()
 }
 
-// pruneLoop enforces retention: finished deliveries, their attempts and
-// their events older than Retention are deleted in small batches so the
-// writer is never held for long.
-func (d *Dispatcher) pruneLoop(ctx context.Context) {
+// janitor enforces the time limits: the queue's age limit (old queued
+// deliveries become dropped, with the reason) and retention (finished
+// deliveries, their attempts and events are deleted). Both work in small
+// batches so the writer is never held for long.
+func (d *Dispatcher) janitor(ctx context.Context) {
 	t := time.NewTicker(d.cfg.PruneInterval)
 	defer t.Stop()
 	for {
@@ -329,21 +350,39 @@ func (d *Dispatcher) pruneLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		before := d.clock.Now().Add(-d.cfg.Retention)
-		for ctx.Err() == nil {
-			n, err := d.store.Prune(ctx, store.PruneParams{Before: before, Limit: 1000})
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("prune", "err", err)
-				}
-				break
+		d.Sweep(ctx)
+	}
+}
+
+// Sweep runs the janitor's work once (tests call it directly).
+func (d *Dispatcher) Sweep(ctx context.Context) {
+	now := d.clock.Now()
+	const batch = 1000
+	for ctx.Err() == nil {
+		n, err := d.store.QueueExpire(ctx, store.QueueExpireParams{Before: now.Add(-d.cfg.QueueMaxAge), Now: now, Limit: batch,
+			Reason: fmt.Sprintf("queue limit: queued longer than %s", d.cfg.QueueMaxAge)})
+		if err != nil {
+			d.log.Error("expire queued deliveries", "err", err)
+			break
+		}
+		d.metrics.Dropped.Add(float64(n))
+		if n < batch {
+			break
+		}
+	}
+	if d.cfg.Retention < 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		n, err := d.store.Prune(ctx, store.PruneParams{Before: now.Add(-d.cfg.Retention), Limit: batch})
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("prune", "err", err)
 			}
-			if n > 0 {
-				d.log.Debug("pruned deliveries", "count", n)
-			}
-			if n < 1000 {
-				break
-			}
+			return
+		}
+		if n < batch {
+			return
 		}
 	}
 }

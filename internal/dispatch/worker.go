@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 
@@ -9,9 +10,9 @@ import (
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
-// worker sends to one leased endpoint. It alone decides what starts when,
-// so "first attempts in publish order" and "at most N in flight" need no
-// coordination.
+// worker sends to one leased endpoint. It alone decides what starts when
+// and it alone updates the endpoint's health, so ordering, the in-flight
+// cap, the breaker and auto-disable need no coordination.
 type worker struct {
 	d        *Dispatcher
 	ep       *endpointState
@@ -23,8 +24,8 @@ type worker struct {
 }
 
 type sendDone struct {
-	id        string
-	abandoned bool
+	dd  store.DueDelivery
+	out outcome
 }
 
 func newWorker(d *Dispatcher, ep *endpointState) *worker {
@@ -49,9 +50,23 @@ func (w *worker) poke() {
 // stop is called when the lease was lost.
 func (w *worker) stop() { w.stopOnce.Do(func() { close(w.stopCh) }) }
 
+// limit is how many requests may be in flight now: none while the breaker
+// is open, one probe when it is half-open, one at a time in strict order.
+func (w *worker) limit(now time.Time) int {
+	switch w.d.cfg.Breaker.state(w.ep.health, now) {
+	case breakerOpen:
+		return 0
+	case breakerHalfOpen:
+		return 1
+	}
+	if w.ep.strictOrder {
+		return 1
+	}
+	return w.d.cfg.MaxInFlightPerEndpoint
+}
+
 func (w *worker) run(ctx, workCtx context.Context) {
 	d := w.d
-	limit := d.cfg.MaxInFlightPerEndpoint
 	sendCtx, cancelSends := context.WithCancel(workCtx)
 	defer cancelSends()
 
@@ -60,6 +75,7 @@ func (w *worker) run(ctx, workCtx context.Context) {
 	sending := 0
 	want := true // there may be due work not fetched yet
 	lost, stopping := false, false
+	disable := "" // set when the endpoint must be disabled: done once its results are recorded
 	var backoff <-chan time.Time
 	idleReleases := 0
 
@@ -74,14 +90,23 @@ func (w *worker) run(ctx, workCtx context.Context) {
 			default:
 			}
 		}
-		if stopping {
+		limit := w.limit(d.clock.Now())
+		if stopping || disable != "" || limit == 0 {
+			// Not starting anything: forget what was fetched but not sent.
 			for _, q := range queue {
 				delete(tracked, q.ID)
 			}
 			queue = nil
+		}
+		if stopping || disable != "" {
 			// Wait until every finished request is recorded: releasing
-			// earlier would make them look due to the next owner.
+			// earlier would make them look due to the next owner, and
+			// disabling earlier would queue a delivery whose result (say,
+			// failed) is still on its way.
 			if sending == 0 && len(tracked) == 0 {
+				if disable != "" && !lost {
+					w.disable(workCtx, disable)
+				}
 				if !lost {
 					w.release(workCtx, true)
 				}
@@ -95,7 +120,7 @@ func (w *worker) run(ctx, workCtx context.Context) {
 					exclude = append(exclude, id)
 				}
 				due, err := d.store.DeliveriesDue(ctx, store.DeliveriesDueParams{
-					EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n, Exclude: exclude,
+					EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n, Exclude: exclude, StrictOrder: w.ep.strictOrder,
 				})
 				switch {
 				case err != nil:
@@ -104,7 +129,7 @@ func (w *worker) run(ctx, workCtx context.Context) {
 					}
 					backoff = time.After(time.Second)
 				default:
-					want = len(due) == n
+					want = len(due) == n && !w.ep.strictOrder
 					for _, dd := range due {
 						tracked[dd.ID] = true
 						queue = append(queue, dd)
@@ -117,7 +142,7 @@ func (w *worker) run(ctx, workCtx context.Context) {
 				sending++
 				go w.sendOne(sendCtx, dd)
 			}
-			if sending == 0 && len(tracked) == 0 && !want && backoff == nil {
+			if sending == 0 && len(tracked) == 0 && (!want || limit == 0) && backoff == nil {
 				if w.release(workCtx, false) {
 					return
 				}
@@ -134,13 +159,19 @@ func (w *worker) run(ctx, workCtx context.Context) {
 		select {
 		case r := <-w.finished:
 			sending--
-			if r.abandoned {
-				delete(tracked, r.id)
-			}
 			want = true
 			idleReleases = 0
+			if r.out.abandoned {
+				delete(tracked, r.dd.ID)
+				continue
+			}
+			if reason := w.complete(r); reason != "" && disable == "" {
+				disable = reason
+			}
 		case id := <-w.recorded:
 			delete(tracked, id)
+			// In strict order the next delivery may go only now.
+			want = want || w.ep.strictOrder
 		case <-w.pokeCh:
 			want = true
 		case <-backoff:
@@ -149,6 +180,59 @@ func (w *worker) run(ctx, workCtx context.Context) {
 		case <-w.stopCh:
 		case <-ctx.Done():
 		}
+	}
+}
+
+// complete applies an attempt's outcome: the retry policy decides the
+// delivery's fate, the breaker and the auto-disable rule the endpoint's.
+// It returns why the endpoint must be disabled, or "".
+func (w *worker) complete(r sendDone) string {
+	d := w.d
+	now := d.clock.Now()
+	result := d.decide(r.dd, r.out)
+	h, tripped := d.cfg.Breaker.record(w.ep.health, r.out.ok, now)
+	switch result.Status {
+	case webhook.StatusDelivered:
+		h.FailedDeliveries = 0
+		h.LastSuccessAt = &now
+	case webhook.StatusFailed:
+		h.FailedDeliveries++
+	}
+	w.ep.health = h
+	if tripped {
+		d.metrics.BreakerTrips.Inc()
+		d.log.Warn("circuit breaker open: pausing endpoint", "endpoint", w.ep.id,
+			"failures_in_a_row", h.ConsecutiveFailures, "until", h.BreakerOpenUntil)
+	}
+	snapshot := h
+	result.EndpointID, result.Owner, result.Health = w.ep.id, d.owner, &snapshot
+	id := r.dd.ID
+	d.completer.add(result, func() { w.recorded <- id })
+
+	if r.out.attempt.StatusCode == http.StatusGone {
+		return reasonGone
+	}
+	if result.Status == webhook.StatusFailed {
+		return d.cfg.AutoDisable.reason(h, w.ep.createdAt, now)
+	}
+	return ""
+}
+
+// disable stops deliveries to the endpoint: what is pending is queued, and
+// the store publishes endpoint.disabled.
+func (w *worker) disable(ctx context.Context, reason string) {
+	d := w.d
+	changed, err := d.store.EndpointDisable(ctx, store.EndpointDisableParams{
+		AccountID: w.ep.accountID, ID: w.ep.id, Reason: reason, Now: d.clock.Now(),
+	})
+	if err != nil {
+		// The endpoint stays active; the rule fires again on the next failure.
+		d.log.Error("disable endpoint", "endpoint", w.ep.id, "err", err)
+		return
+	}
+	if changed {
+		d.metrics.EndpointsDisabled.Inc()
+		d.log.Warn("endpoint disabled; new events are queued", "endpoint", w.ep.id, "reason", reason)
 	}
 }
 
@@ -170,16 +254,10 @@ func (w *worker) sendOne(ctx context.Context, dd store.DueDelivery) {
 	d.metrics.InFlight.Inc()
 	out := d.send(ctx, w.ep, dd)
 	d.metrics.InFlight.Dec()
-	if out.abandoned {
-		w.finished <- sendDone{id: dd.ID, abandoned: true}
-		return
-	}
-	if dd.AttemptCount == 0 {
+	if !out.abandoned && dd.AttemptCount == 0 {
 		d.metrics.PublishToFirstTry.Observe(out.attempt.AttemptedAt.Sub(dd.PublishedAt).Seconds())
 	}
-	result := d.decide(dd, out)
-	d.completer.add(result, func() { w.recorded <- dd.ID })
-	w.finished <- sendDone{id: dd.ID}
+	w.finished <- sendDone{dd: dd, out: out}
 }
 
 // decide applies the retry policy to an attempt's outcome.

@@ -18,6 +18,9 @@ type Metrics struct {
 	InFlight          prometheus.Gauge
 	RecordBatchSize   prometheus.Histogram
 	PublishToFirstTry prometheus.Histogram
+	BreakerTrips      prometheus.Counter
+	EndpointsDisabled prometheus.Counter
+	Dropped           prometheus.Counter
 }
 
 // New registers the collectors on reg (and the Go runtime collectors, when
@@ -45,7 +48,14 @@ func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
 		PublishToFirstTry: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hookrelay_publish_to_first_attempt_seconds", Help: "Time from publish to the start of a delivery's first attempt.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30}}),
+		BreakerTrips: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_breaker_trips_total", Help: "Times an endpoint's circuit breaker opened."}),
+		EndpointsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_endpoints_auto_disabled_total", Help: "Endpoints disabled by the dispatcher (410 Gone or the failure rule)."}),
+		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_deliveries_dropped_total", Help: "Queued deliveries dropped by the queue's age limit."}),
 	}
+	reg.MustRegister(m.BreakerTrips, m.EndpointsDisabled, m.Dropped)
 	reg.MustRegister(m.EventsPublished, m.PublishBatchSize, m.Deliveries, m.AttemptDuration, m.EndpointsHeld,
 		m.InFlight, m.RecordBatchSize, m.PublishToFirstTry)
 	if withRuntime {

@@ -81,6 +81,23 @@ type Store interface {
 	// Prune deletes finished deliveries, their attempts and events older
 	// than the retention cut-off, at most Limit deliveries per call.
 	Prune(ctx context.Context, p PruneParams) (int, error)
+
+	// EndpointDisable stops deliveries to an endpoint: its pending
+	// deliveries become queued, and an endpoint.disabled event is published
+	// into the operator account. It reports false when it was already
+	// disabled (nothing changes, nothing is published).
+	EndpointDisable(ctx context.Context, p EndpointDisableParams) (bool, error)
+	// EndpointEnable makes a disabled endpoint active with a fresh breaker;
+	// queued deliveries stay queued until DeliveriesQueuedDeliver.
+	EndpointEnable(ctx context.Context, p EndpointEnableParams) (bool, error)
+	// DeliveryQueuedList lists an endpoint's queued deliveries, oldest first.
+	DeliveryQueuedList(ctx context.Context, p DeliveryQueuedListParams) (Page[webhook.Delivery], error)
+	// DeliveriesQueuedDeliver makes an active endpoint's queued deliveries
+	// pending, due in their publish order. webhook.ErrConflict while the
+	// endpoint is disabled.
+	DeliveriesQueuedDeliver(ctx context.Context, p DeliveriesQueuedDeliverParams) (int, error)
+	// QueueExpire drops queued deliveries older than the queue's age limit.
+	QueueExpire(ctx context.Context, p QueueExpireParams) (int, error)
 }
 
 // Page is one page of a list.
@@ -161,6 +178,9 @@ type EndpointDeleteParams struct {
 type EventsPublishParams struct {
 	Events []PublishEvent
 	Now    time.Time // the publish time of every event in the batch
+	// QueueMax caps each disabled endpoint's queue; the oldest queued
+	// deliveries beyond it become dropped. 0: no cap.
+	QueueMax int
 }
 
 type PublishEvent struct {
@@ -225,6 +245,19 @@ type ClaimedEndpoint struct {
 	URL         string
 	StrictOrder bool
 	Secrets     []webhook.EndpointSecret // valid ones, newest first
+	CreatedAt   time.Time
+	Health      EndpointHealth
+}
+
+// EndpointHealth is the state behind the circuit breaker and auto-disable.
+// The dispatcher holding an endpoint's lease decides it; the store keeps it
+// so that it survives restarts and is shared by every node.
+type EndpointHealth struct {
+	ConsecutiveFailures int        // failed attempts in a row
+	BreakerTrips        int        // breaker trips in a row
+	BreakerOpenUntil    *time.Time // nil: closed
+	FailedDeliveries    int        // deliveries in a row that exhausted their retries
+	LastSuccessAt       *time.Time
 }
 
 type EndpointsRenewParams struct {
@@ -246,6 +279,9 @@ type DeliveriesDueParams struct {
 	EndpointID string
 	Now        time.Time
 	Limit      int
+	// StrictOrder returns only the oldest pending delivery, and only if
+	// it is due: nothing overtakes it, not even deliveries due earlier.
+	StrictOrder bool
 	// Exclude lists deliveries the caller already holds in flight.
 	Exclude []string
 }
@@ -257,6 +293,7 @@ type DueDelivery struct {
 	EventType       string
 	Data            json.RawMessage
 	PublishedAt     time.Time
+	DueAt           time.Time
 	AttemptCount    int // attempts so far, over all replays
 	ScheduleAttempt int // attempts since the schedule last started
 }
@@ -268,9 +305,47 @@ type AttemptResult struct {
 	Status          webhook.DeliveryStatus // pending (a retry), delivered or failed
 	NextAttemptAt   time.Time              // when Status is pending
 	ScheduleAttempt int
+	// Health, when set, is the endpoint's health after this attempt,
+	// written only while Owner still holds the endpoint's lease.
+	EndpointID string
+	Owner      string
+	Health     *EndpointHealth
 }
 
 type PruneParams struct {
 	Before time.Time
+	Limit  int
+}
+
+type EndpointDisableParams struct {
+	AccountID string
+	ID        string
+	Reason    string
+	Now       time.Time
+}
+
+type EndpointEnableParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time
+}
+
+type DeliveryQueuedListParams struct {
+	AccountID  string
+	EndpointID string
+	Cursor     string
+	Limit      int
+}
+
+type DeliveriesQueuedDeliverParams struct {
+	AccountID  string
+	EndpointID string
+	Now        time.Time
+}
+
+type QueueExpireParams struct {
+	Before time.Time // queued deliveries created before this are dropped
+	Reason string    // recorded on each dropped delivery
+	Now    time.Time
 	Limit  int
 }

@@ -143,6 +143,7 @@ type Endpoint struct {
 	UpdatedAt      time.Time
 
 	QueuedCount    int
+	DroppedCount   int      // queued deliveries that fell out of the queue's limits, ever
 	SuccessRate24h *float64 // successful attempts / attempts over the last 24 h; nil without attempts
 }
 
@@ -229,4 +230,35 @@ func ValidateEventTypeName(name string) error {
 		return errors.New("must not end with a separator")
 	}
 	return nil
+}
+
+// EndpointDisabledData is the data of an endpoint.disabled event.
+type EndpointDisabledData struct {
+	WebhookID  string `json:"webhook_id"`
+	AccountID  string `json:"account_id"`
+	URL        string `json:"url"`
+	Reason     string `json:"reason"`
+	DisabledAt string `json:"disabled_at"`
+}
+
+// EndpointEnabledData is the data of an endpoint.enabled event.
+type EndpointEnabledData struct {
+	WebhookID   string `json:"webhook_id"`
+	AccountID   string `json:"account_id"`
+	URL         string `json:"url"`
+	QueuedCount int    `json:"queued_count"`
+	EnabledAt   string `json:"enabled_at"`
+}
+
+// DeliveryFailedData is the data of a delivery.failed event.
+type DeliveryFailedData struct {
+	DeliveryID     string `json:"delivery_id"`
+	WebhookID      string `json:"webhook_id"`
+	AccountID      string `json:"account_id"`
+	EventID        string `json:"event_id"`
+	EventType      string `json:"event_type"`
+	AttemptCount   int    `json:"attempt_count"`
+	LastStatusCode int    `json:"last_status_code,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
+	FailedAt       string `json:"failed_at"`
 }

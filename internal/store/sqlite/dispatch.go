@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,22 +26,30 @@ func (s *Store) EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams
 			`UPDATE endpoints SET lease_owner = ?, lease_expires_at = ?
 			 WHERE seq IN (
 			   SELECT seq FROM endpoints
-			   WHERE next_due_at <= ? AND deleted_at IS NULL AND status = 'active'
-			     AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
-			   ORDER BY next_due_at LIMIT ?)
-			 RETURNING seq, id, account_id, url, strict_order`,
-			p.Owner, ms(p.LeaseUntil), now, now, p.Limit)
+			   WHERE next_due_at <= ?3 AND deleted_at IS NULL AND status = 'active'
+			     AND (lease_expires_at IS NULL OR lease_expires_at <= ?3)
+			     AND (breaker_open_until IS NULL OR breaker_open_until <= ?3)
+			   ORDER BY next_due_at LIMIT ?4)
+			 RETURNING seq, id, account_id, url, strict_order, created_at,
+			   consecutive_failures, breaker_trips, breaker_open_until, failed_deliveries, last_success_at`,
+			p.Owner, ms(p.LeaseUntil), now, p.Limit)
 		if err != nil {
 			return err
 		}
 		var seqs []int64
 		for rows.Next() {
 			var c store.ClaimedEndpoint
-			var seq int64
-			if err := rows.Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder); err != nil {
+			var seq, created int64
+			var openUntil, lastSuccess sql.NullInt64
+			h := &c.Health
+			if err := rows.Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder, &created,
+				&h.ConsecutiveFailures, &h.BreakerTrips, &openUntil, &h.FailedDeliveries, &lastSuccess); err != nil {
 				rows.Close()
 				return err
 			}
+			c.CreatedAt = fromMS(created)
+			h.BreakerOpenUntil = fromNullMS(openUntil)
+			h.LastSuccessAt = fromNullMS(lastSuccess)
 			seqs = append(seqs, seq)
 			out = append(out, c)
 		}
@@ -122,8 +131,10 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 	released := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
-		err := tx.QueryRowContext(ctx, `SELECT seq FROM endpoints WHERE id = ? AND lease_owner = ?`,
-			p.EndpointID, p.Owner).Scan(&seq)
+		var strict bool
+		var openUntil sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT seq, strict_order, breaker_open_until FROM endpoints WHERE id = ? AND lease_owner = ?`,
+			p.EndpointID, p.Owner).Scan(&seq, &strict, &openUntil)
 		if err == sql.ErrNoRows {
 			released = true // not ours any more: nothing to give back
 			return nil
@@ -131,11 +142,19 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 		if err != nil {
 			return err
 		}
+		// With strict ordering only the oldest pending delivery can go next,
+		// however early the others are due.
+		q := `SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_seq = ? AND status = 'pending'`
+		if strict {
+			q = `SELECT next_attempt_at FROM deliveries WHERE endpoint_seq = ? AND status = 'pending' ORDER BY seq LIMIT 1`
+		}
 		var next sql.NullInt64
-		if err := tx.QueryRowContext(ctx,
-			`SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_seq = ? AND status = 'pending'`,
-			seq).Scan(&next); err != nil {
+		if err := tx.QueryRowContext(ctx, q, seq).Scan(&next); err != nil && err != sql.ErrNoRows {
 			return err
+		}
+		// An open breaker holds everything back until its probe time.
+		if next.Valid && openUntil.Valid && openUntil.Int64 > next.Int64 {
+			next.Int64 = openUntil.Int64
 		}
 		if next.Valid && next.Int64 <= now && !p.Force {
 			return nil
@@ -153,9 +172,12 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 
 // DeliveriesDue reads an endpoint's due pending deliveries with their event.
 func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
-	q := `SELECT d.id, v.id, d.event_type, v.data, v.created_at, d.attempt_count, d.schedule_attempt
-		FROM deliveries d JOIN events v ON v.seq = d.event_seq
-		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' AND d.next_attempt_at <= ?`
+	const cols = `SELECT d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt
+		FROM deliveries d JOIN events v ON v.seq = d.event_seq `
+	if p.StrictOrder {
+		return s.dueStrict(ctx, cols, p)
+	}
+	q := cols + `WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' AND d.next_attempt_at <= ?`
 	args := []any{p.EndpointID, ms(p.Now)}
 	if len(p.Exclude) > 0 {
 		q += ` AND d.id NOT IN (?` + strings.Repeat(`, ?`, len(p.Exclude)-1) + `)`
@@ -165,7 +187,24 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 	}
 	q += ` ORDER BY d.next_attempt_at, d.seq LIMIT ?`
 	args = append(args, p.Limit)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	return scanDue(s.r.QueryContext(ctx, q, args...))
+}
+
+// dueStrict returns the oldest pending delivery if it is due and not
+// already held by the caller.
+func (s *Store) dueStrict(ctx context.Context, cols string, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
+	due, err := scanDue(s.r.QueryContext(ctx, cols+`WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?)
+		AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
+	if err != nil || len(due) == 0 {
+		return nil, err
+	}
+	if due[0].DueAt.After(p.Now) || slices.Contains(p.Exclude, due[0].ID) {
+		return nil, nil
+	}
+	return due, nil
+}
+
+func scanDue(rows *sql.Rows, err error) ([]store.DueDelivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}
@@ -173,11 +212,12 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 	var out []store.DueDelivery
 	for rows.Next() {
 		var d store.DueDelivery
-		var published int64
-		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.Data, &published, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
+		var published, due int64
+		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.Data, &published, &due, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
 			return nil, fmt.Errorf("due deliveries: %w", err)
 		}
 		d.PublishedAt = fromMS(published)
+		d.DueAt = fromMS(due)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -186,66 +226,133 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 	return out, nil
 }
 
-// DeliveriesRecord writes attempt results in one transaction. A result for
-// a delivery that left `pending` meanwhile (its endpoint was deleted) keeps
-// its attempt in the log but does not change its status.
+// DeliveriesRecord writes attempt results in one transaction.
 func (s *Store) DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error {
 	if len(results) == 0 {
 		return nil
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		update, err := tx.PrepareContext(ctx,
-			`UPDATE deliveries SET
-			   status = CASE WHEN status = 'pending' THEN ?1 ELSE status END,
-			   next_attempt_at = CASE WHEN status = 'pending' THEN ?2 ELSE next_attempt_at END,
-			   schedule_attempt = ?3, attempt_count = attempt_count + 1,
-			   last_status_code = ?4, last_error = ?5, updated_at = ?6
-			 WHERE id = ?7 RETURNING seq, endpoint_seq`)
-		if err != nil {
-			return err
-		}
-		defer update.Close()
-		insert, err := tx.PrepareContext(ctx,
-			`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
-			 VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insert.Close()
-		stats := map[[2]int64]*hourStats{}
-		for _, r := range results {
-			a := r.Attempt
-			var next sql.NullInt64
-			if r.Status == webhook.StatusPending {
-				next = sql.NullInt64{Int64: ms(r.NextAttemptAt), Valid: true}
-			}
-			var seq, epSeq int64
-			err := update.QueryRowContext(ctx, string(r.Status), next, r.ScheduleAttempt, a.StatusCode, a.Error,
-				ms(a.AttemptedAt), r.DeliveryID).Scan(&seq, &epSeq)
-			if err == sql.ErrNoRows {
-				continue // pruned meanwhile: nothing left to record against
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := insert.ExecContext(ctx, seq, ms(a.AttemptedAt), a.Duration.Milliseconds(), a.StatusCode,
-				a.Error, headersJSON(a.ResponseHeaders), []byte(a.ResponseBody)); err != nil {
-				return err
-			}
-			key := [2]int64{epSeq, ms(a.AttemptedAt.Truncate(time.Hour))}
-			st := stats[key]
-			if st == nil {
-				st = &hourStats{}
-				stats[key] = st
-			}
-			st.add(r)
-		}
-		return writeStats(ctx, tx, stats)
+		return recordTx(ctx, tx, results)
 	})
 	if err != nil {
 		return fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
 	return nil
+}
+
+func recordTx(ctx context.Context, tx *sql.Tx, results []store.AttemptResult) error {
+	sel, err := tx.PrepareContext(ctx,
+		`SELECT d.seq, d.endpoint_seq, d.status, e.status, d.account_id, e.id, v.id, d.event_type, d.attempt_count
+		 FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq WHERE d.id = ?`)
+	if err != nil {
+		return err
+	}
+	defer sel.Close()
+	update, err := tx.PrepareContext(ctx,
+		`UPDATE deliveries SET status = ?, next_attempt_at = ?, schedule_attempt = ?, attempt_count = attempt_count + 1,
+		   last_status_code = ?, last_error = ?, updated_at = ? WHERE seq = ?`)
+	if err != nil {
+		return err
+	}
+	defer update.Close()
+	insert, err := tx.PrepareContext(ctx,
+		`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+
+	stats := map[[2]int64]*hourStats{}
+	queuedDelta := map[int64]int{}
+	type healthWrite struct {
+		owner string
+		h     *store.EndpointHealth
+	}
+	health := map[string]healthWrite{}
+	for _, r := range results {
+		a := r.Attempt
+		var seq, epSeq int64
+		var old, epStatus, accountID, endpointID, eventID, eventType string
+		var attempts int
+		err := sel.QueryRowContext(ctx, r.DeliveryID).Scan(&seq, &epSeq, &old, &epStatus, &accountID, &endpointID, &eventID, &eventType, &attempts)
+		if err == sql.ErrNoRows {
+			continue // pruned meanwhile: nothing left to record against
+		}
+		if err != nil {
+			return err
+		}
+		status, next := recordedStatus(webhook.DeliveryStatus(old), r.Status, webhook.EndpointStatus(epStatus))
+		if status == webhook.StatusQueued && old != string(webhook.StatusQueued) {
+			queuedDelta[epSeq]++
+		} else if old == string(webhook.StatusQueued) && status != webhook.StatusQueued {
+			queuedDelta[epSeq]--
+		}
+		var nextAt sql.NullInt64
+		if next {
+			nextAt = sql.NullInt64{Int64: ms(r.NextAttemptAt), Valid: true}
+		}
+		if _, err := update.ExecContext(ctx, string(status), nextAt, r.ScheduleAttempt, a.StatusCode, a.Error,
+			ms(a.AttemptedAt), seq); err != nil {
+			return err
+		}
+		if _, err := insert.ExecContext(ctx, seq, ms(a.AttemptedAt), a.Duration.Milliseconds(), a.StatusCode,
+			a.Error, headersJSON(a.ResponseHeaders), []byte(a.ResponseBody)); err != nil {
+			return err
+		}
+		key := [2]int64{epSeq, ms(a.AttemptedAt.Truncate(time.Hour))}
+		st := stats[key]
+		if st == nil {
+			st = &hourStats{}
+			stats[key] = st
+		}
+		st.add(status)
+		if r.Health != nil {
+			health[r.EndpointID] = healthWrite{r.Owner, r.Health}
+		}
+		// Operational events about operational events would loop when the
+		// operator's own endpoint is the one failing.
+		if status == webhook.StatusFailed && old == string(webhook.StatusPending) && !webhook.IsReservedEventType(eventType) {
+			if err := publishOperational(ctx, tx, webhook.EventTypeDeliveryFailed, webhook.DeliveryFailedData{
+				DeliveryID: r.DeliveryID, WebhookID: endpointID, AccountID: accountID, EventID: eventID, EventType: eventType,
+				AttemptCount: attempts + 1, LastStatusCode: a.StatusCode, LastError: a.Error, FailedAt: webhook.FormatTimestamp(a.AttemptedAt),
+			}, ms(a.AttemptedAt)); err != nil {
+				return err
+			}
+		}
+	}
+	for epSeq, d := range queuedDelta {
+		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET queued_count = queued_count + ? WHERE seq = ?`, d, epSeq); err != nil {
+			return err
+		}
+	}
+	for id, hw := range health {
+		h := hw.h
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE endpoints SET consecutive_failures = ?, breaker_trips = ?, breaker_open_until = ?, failed_deliveries = ?,
+			   last_success_at = ? WHERE id = ? AND lease_owner = ?`,
+			h.ConsecutiveFailures, h.BreakerTrips, nullMS(h.BreakerOpenUntil), h.FailedDeliveries, nullMS(h.LastSuccessAt),
+			id, hw.owner); err != nil {
+			return fmt.Errorf("endpoint health: %w", err)
+		}
+	}
+	return writeStats(ctx, tx, stats)
+}
+
+// recordedStatus decides what an attempt's result does to a delivery that
+// may have changed while the request was in flight. A 2xx always counts:
+// the receiver has the event. Otherwise only a pending delivery moves, and
+// a retry of a delivery whose endpoint was disabled meanwhile is queued.
+func recordedStatus(old, result webhook.DeliveryStatus, endpoint webhook.EndpointStatus) (status webhook.DeliveryStatus, due bool) {
+	switch {
+	case result == webhook.StatusDelivered:
+		return webhook.StatusDelivered, false
+	case old != webhook.StatusPending:
+		return old, false
+	case result == webhook.StatusPending && endpoint == webhook.EndpointDisabled:
+		return webhook.StatusQueued, false
+	}
+	return result, result == webhook.StatusPending
 }
 
 // Prune deletes finished deliveries created before the cut-off with their
@@ -302,9 +409,9 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 
 type hourStats struct{ attempts, successes, delivered, failed int }
 
-func (h *hourStats) add(r store.AttemptResult) {
+func (h *hourStats) add(status webhook.DeliveryStatus) {
 	h.attempts++
-	switch r.Status {
+	switch status {
 	case webhook.StatusDelivered:
 		h.successes++
 		h.delivered++

@@ -50,7 +50,7 @@ func (s *Store) EndpointCreate(ctx context.Context, p store.EndpointCreateParams
 const endpointColumns = `e.seq, e.id, e.account_id, e.url, e.description, e.events, e.strict_order, e.status,
 	e.disabled_reason, e.disabled_at, e.created_at, e.updated_at,
 	COALESCE((SELECT prefix FROM endpoint_secrets WHERE endpoint_seq = e.seq ORDER BY seq DESC LIMIT 1), ''),
-	(SELECT COUNT(*) FROM deliveries WHERE endpoint_seq = e.seq AND status = 'queued'),
+	e.queued_count, e.dropped_count,
 	(SELECT CAST(SUM(successes) AS REAL) / SUM(attempts) FROM endpoint_stats WHERE endpoint_seq = e.seq AND hour >= ?)`
 
 // statsWindow is the first hourly bucket inside the 24 h before now.
@@ -65,7 +65,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (int64, webhook.Endpoint,
 	var disabledAt sql.NullInt64
 	var rate sql.NullFloat64
 	err := row.Scan(&seq, &e.ID, &e.AccountID, &e.URL, &e.Description, &events, &e.StrictOrder, &e.Status,
-		&e.DisabledReason, &disabledAt, &created, &updated, &e.SecretPrefix, &e.QueuedCount, &rate)
+		&e.DisabledReason, &disabledAt, &created, &updated, &e.SecretPrefix, &e.QueuedCount, &e.DroppedCount, &rate)
 	if err != nil {
 		return 0, e, mapErr(err)
 	}
@@ -142,7 +142,8 @@ func (s *Store) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx,
-			`UPDATE endpoints SET deleted_at = ?, updated_at = ?, next_due_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+			`UPDATE endpoints SET deleted_at = ?, updated_at = ?, next_due_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+			   queued_count = 0
 			 WHERE id = ? AND account_id = ? AND deleted_at IS NULL RETURNING seq`,
 			now, now, p.ID, p.AccountID).Scan(&seq)
 		if err != nil {

@@ -57,6 +57,7 @@ func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, res
 
 	targets := map[[2]string][]target{}
 	woken := map[int64]bool{}
+	queued := map[int64]int{}
 	for i, ev := range p.Events {
 		if ev.EventID != "" {
 			var first webhook.Event
@@ -102,11 +103,35 @@ func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, res
 			if t.active {
 				res.EndpointIDs = append(res.EndpointIDs, t.id)
 				woken[t.seq] = true
+			} else {
+				queued[t.seq]++
 			}
 		}
 		results[i] = res
 	}
+	if err := addQueued(ctx, tx, queued, p.QueueMax, now); err != nil {
+		return err
+	}
 	return lowerNextDue(ctx, tx, woken, now)
+}
+
+// addQueued counts new queued deliveries and applies the queue's size
+// limit: beyond it the oldest become dropped, with the reason, never lost
+// without a trace.
+func addQueued(ctx context.Context, tx *sql.Tx, queued map[int64]int, limit int, now int64) error {
+	for seq, n := range queued {
+		var count int
+		if err := tx.QueryRowContext(ctx, `UPDATE endpoints SET queued_count = queued_count + ? WHERE seq = ? RETURNING queued_count`,
+			n, seq).Scan(&count); err != nil {
+			return fmt.Errorf("count queued: %w", err)
+		}
+		if limit > 0 && count > limit {
+			if err := dropQueued(ctx, tx, seq, count-limit, fmt.Sprintf("queue limit: more than %d queued", limit), now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func subscribers(ctx context.Context, tx *sql.Tx, accountID, eventType string) ([]target, error) {

@@ -72,7 +72,15 @@ CREATE TABLE endpoints (
     -- whole endpoint, which keeps its ordering and in-flight cap in one place.
     next_due_at      INTEGER,
     lease_owner      TEXT,
-    lease_expires_at INTEGER
+    lease_expires_at INTEGER,
+    -- Health, written only by the lease holder (and reset on enable).
+    consecutive_failures INTEGER NOT NULL DEFAULT 0, -- failed attempts in a row: the breaker's input
+    breaker_trips        INTEGER NOT NULL DEFAULT 0, -- trips in a row: the cool-down grows with them
+    breaker_open_until   INTEGER,                    -- no attempts before this; one probe after it
+    failed_deliveries    INTEGER NOT NULL DEFAULT 0, -- deliveries in a row that exhausted their retries
+    last_success_at      INTEGER,
+    queued_count         INTEGER NOT NULL DEFAULT 0, -- kept in step with deliveries in status queued
+    dropped_count        INTEGER NOT NULL DEFAULT 0  -- queued deliveries that fell out of the queue's limits
 );
 CREATE INDEX endpoints_account ON endpoints (account_id, seq) WHERE deleted_at IS NULL;
 CREATE INDEX endpoints_due ON endpoints (next_due_at) WHERE next_due_at IS NOT NULL;
@@ -136,6 +144,8 @@ CREATE INDEX deliveries_endpoint_status ON deliveries (endpoint_seq, status, seq
 CREATE INDEX deliveries_endpoint_type ON deliveries (endpoint_seq, event_type, seq);
 CREATE INDEX deliveries_endpoint_subject ON deliveries (endpoint_seq, subject_id, seq);
 CREATE INDEX deliveries_event ON deliveries (event_seq);
+-- The queue's age limit finds the oldest queued deliveries of all endpoints.
+CREATE INDEX deliveries_queued ON deliveries (created_at) WHERE status = 'queued';
 
 CREATE TABLE attempts (
     seq              INTEGER PRIMARY KEY,
