@@ -79,6 +79,10 @@ func (s *Server) routes() {
 	s.handle("GET /v1/webhooks/{webhook_id}/deliveries", read, s.listDeliveries)
 	s.handle("GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}", read, s.getDelivery)
 	s.handle("POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", manage, s.replayDelivery)
+	s.handle("POST /v1/webhooks/{webhook_id}/enable", manage, s.enableWebhook)
+	s.handle("POST /v1/webhooks/{webhook_id}/disable", manage, s.disableWebhook)
+	s.handle("GET /v1/webhooks/{webhook_id}/queued", read, s.listQueued)
+	s.handle("POST /v1/webhooks/{webhook_id}/queued/deliver", manage, s.deliverQueued)
 	s.handle("POST /v1/events", publish, s.publishEvent)
 	s.handle("POST /v1/events/batch", publish, s.publishBatch)
 	s.handle("GET /v1/event-types", "", s.listEventTypes)
@@ -171,6 +175,12 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 	switch {
 	case errors.Is(err, webhook.ErrNotFound):
 		return notFound("resource")
+	case errors.Is(err, webhook.ErrConflict):
+		msg := "conflict"
+		if _, after, ok := strings.Cut(err.Error(), webhook.ErrConflict.Error()+": "); ok {
+			msg = after
+		}
+		return errorf(http.StatusConflict, "conflict", "%s", msg)
 	case errors.Is(err, store.ErrInvalidCursor):
 		return invalid("cursor", "invalid cursor")
 	case errors.Is(err, context.Canceled):

@@ -55,7 +55,7 @@ func TestCreateWebhook(t *testing.T) {
 			st, env = b.do(t, "GET", "/v1/webhooks/"+w.WebhookID, b.A.Read, nil)
 			got := ok(t, st, env, http.StatusOK)
 			if k := keys(t, got); !slices.Equal(k, sorted("webhook_id", "url", "events", "description", "is_active", "created_at",
-				"secret_prefix", "status", "disabled_reason", "disabled_at", "queued_count", "success_rate_24h", "strict_order")) {
+				"secret_prefix", "status", "disabled_reason", "disabled_at", "queued_count", "dropped_count", "success_rate_24h", "strict_order")) {
 				t.Fatalf("GET answered keys %v", k)
 			}
 			if strings.Contains(string(env.Raw), w.Secret) || strings.Contains(string(env.Raw), w.Secret[6:]) {

@@ -316,6 +316,7 @@ type webhookJSON struct {
 	DisabledReason *string  `json:"disabled_reason"`
 	DisabledAt     *string  `json:"disabled_at"`
 	QueuedCount    int      `json:"queued_count"`
+	DroppedCount   int      `json:"dropped_count"`
 	SuccessRate24h *float64 `json:"success_rate_24h"`
 	StrictOrder    bool     `json:"strict_order"`
 }

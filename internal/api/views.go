@@ -52,6 +52,7 @@ type webhookView struct {
 	DisabledReason *string  `json:"disabled_reason"`
 	DisabledAt     *string  `json:"disabled_at"`
 	QueuedCount    int      `json:"queued_count"`
+	DroppedCount   int      `json:"dropped_count"`
 	SuccessRate24h *float64 `json:"success_rate_24h"`
 	StrictOrder    bool     `json:"strict_order"`
 }
@@ -69,6 +70,7 @@ func toWebhookView(e webhook.Endpoint) webhookView {
 		DisabledReason: nonEmpty(e.DisabledReason),
 		DisabledAt:     apiTimePtr(e.DisabledAt),
 		QueuedCount:    e.QueuedCount,
+		DroppedCount:   e.DroppedCount,
 		SuccessRate24h: e.SuccessRate24h,
 		StrictOrder:    e.StrictOrder,
 	}

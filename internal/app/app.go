@@ -131,11 +131,14 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			PollInterval:           cfg.PollInterval,
 			ShutdownTimeout:        cfg.ShutdownTimeout,
 			Retention:              cfg.Retention,
+			Breaker:                dispatch.Breaker{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown, MaxCooldown: cfg.BreakerMaxCooldown},
+			AutoDisable:            dispatch.AutoDisable{Failures: cfg.DisableAfterFailures, After: cfg.DisableAfter},
+			QueueMaxAge:            cfg.QueueMaxAge,
 		})
 		wake = a.Dispatcher.Notify
 	}
 	if cfg.API {
-		a.Intake = intake.New(st, c, wake, m, log, intake.Config{})
+		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		a.API = api.New(api.Deps{
 			Store:     st,
 			Publisher: a.Intake,

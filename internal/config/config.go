@@ -33,6 +33,13 @@ type Config struct {
 	PollInterval           time.Duration
 	ShutdownTimeout        time.Duration
 	PprofAddr              string
+	BreakerThreshold       int
+	BreakerCooldown        time.Duration
+	BreakerMaxCooldown     time.Duration
+	DisableAfterFailures   int
+	DisableAfter           time.Duration
+	QueueMax               int
+	QueueMaxAge            time.Duration
 
 	// Parsed from RetrySchedule by Load.
 	RetryDelays []time.Duration
@@ -63,6 +70,13 @@ func Register(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
+	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 5, "failed attempts in a row that pause an endpoint (circuit breaker)")
+	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 30*time.Second, "first pause of a tripped endpoint before one probe attempt; doubles on each trip in a row")
+	fs.DurationVar(&c.BreakerMaxCooldown, "breaker-max-cooldown", 30*time.Minute, "longest pause of a tripped endpoint")
+	fs.IntVar(&c.DisableAfterFailures, "disable-after-failures", 5, "failed deliveries in a row that, with no success for --disable-after, disable an endpoint")
+	fs.DurationVar(&c.DisableAfter, "disable-after", 24*time.Hour, "time without a successful delivery before failures disable an endpoint")
+	fs.IntVar(&c.QueueMax, "queue-max", 10000, "queued deliveries kept per disabled endpoint; beyond it the oldest are dropped")
+	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "how long a queued delivery is kept before it is dropped")
 	str(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this address (off when empty; keep it on loopback)")
 	return c
 }
@@ -122,6 +136,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--poll-interval %s: must be at least 10ms", c.PollInterval)
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
+	case c.BreakerThreshold < 1 || c.BreakerCooldown <= 0 || c.BreakerMaxCooldown < c.BreakerCooldown:
+		return errors.New("--breaker-threshold must be ≥ 1 and --breaker-max-cooldown ≥ --breaker-cooldown > 0")
+	case c.DisableAfterFailures < 1 || c.DisableAfter < 0:
+		return errors.New("--disable-after-failures must be ≥ 1 and --disable-after ≥ 0")
+	case c.QueueMax < 1 || c.QueueMaxAge < time.Minute:
+		return errors.New("--queue-max must be ≥ 1 and --queue-max-age ≥ 1m")
 	case !c.API && !c.Dispatcher:
 		return errors.New("--api=false and --dispatcher=false leave nothing to run")
 	case c.Database == "":

@@ -29,6 +29,8 @@ type Config struct {
 	// Committers is how many transactions may run at once: 1 for SQLite
 	// (one writer anyway), more for PostgreSQL.
 	Committers int
+	// QueueMax caps each disabled endpoint's queue (0: no cap).
+	QueueMax int
 }
 
 // Intake commits events.
@@ -150,7 +152,7 @@ func (in *Intake) commit(ctx context.Context, batch []*request) {
 	for _, r := range batch {
 		events = append(events, r.events...)
 	}
-	results, err := in.store.EventsPublish(ctx, store.EventsPublishParams{Events: events, Now: in.now()})
+	results, err := in.store.EventsPublish(ctx, store.EventsPublishParams{Events: events, Now: in.now(), QueueMax: in.cfg.QueueMax})
 	if err != nil && len(batch) > 1 {
 		// One bad request must not fail its neighbours: retry them alone.
 		in.log.Warn("group commit failed; retrying requests one by one", "requests", len(batch), "err", err)

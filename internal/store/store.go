@@ -57,10 +57,12 @@ type Store interface {
 	// DeliveryGet returns one delivery with its payload and attempts.
 	DeliveryGet(ctx context.Context, p DeliveryGetParams) (webhook.Delivery, error)
 	// DeliveryReplay makes a delivery pending and due now, keeping its id and
-	// starting its retry schedule afresh.
+	// starting its retry schedule afresh. webhook.ErrConflict while the
+	// endpoint is disabled.
 	DeliveryReplay(ctx context.Context, p DeliveryReplayParams) (webhook.Delivery, error)
 	// DeliveryCreateTest creates a webhook.test event with one delivery to
-	// one endpoint, whatever it subscribes to.
+	// one endpoint, whatever it subscribes to. webhook.ErrConflict while
+	// the endpoint is disabled.
 	DeliveryCreateTest(ctx context.Context, p DeliveryCreateTestParams) (webhook.Delivery, error)
 
 	// EndpointsClaim leases endpoints that have due work and no live lease.

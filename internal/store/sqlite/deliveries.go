@@ -42,6 +42,22 @@ func endpointSeq(ctx context.Context, q interface {
 	return seq, mapErr(err)
 }
 
+// activeEndpointSeq is endpointSeq for actions that send: a disabled
+// endpoint is a conflict, since nothing is sent to it until enabled.
+func activeEndpointSeq(ctx context.Context, tx *sql.Tx, accountID, id string) (int64, error) {
+	var seq int64
+	var status string
+	err := tx.QueryRowContext(ctx,
+		`SELECT seq, status FROM endpoints WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, id, accountID).Scan(&seq, &status)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if status != string(webhook.EndpointActive) {
+		return 0, fmt.Errorf("%w: the endpoint is disabled; enable it first", webhook.ErrConflict)
+	}
+	return seq, nil
+}
+
 // DeliveryList lists an endpoint's deliveries, newest first, filtered.
 func (s *Store) DeliveryList(ctx context.Context, p store.DeliveryListParams) (store.Page[webhook.Delivery], error) {
 	var page store.Page[webhook.Delivery]
@@ -169,9 +185,19 @@ func (s *Store) DeliveryReplay(ctx context.Context, p store.DeliveryReplayParams
 	var d webhook.Delivery
 	now := ms(p.Now)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		epSeq, err := endpointSeq(ctx, tx, p.AccountID, p.EndpointID)
+		epSeq, err := activeEndpointSeq(ctx, tx, p.AccountID, p.EndpointID)
 		if err != nil {
 			return err
+		}
+		var old string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ? AND endpoint_seq = ? AND account_id = ?`,
+			p.ID, epSeq, p.AccountID).Scan(&old); err != nil {
+			return mapErr(err)
+		}
+		if old == string(webhook.StatusQueued) {
+			if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET queued_count = queued_count - 1 WHERE seq = ?`, epSeq); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx,
 			`UPDATE deliveries SET status = 'pending', schedule_attempt = 0, next_attempt_at = ?, updated_at = ?
@@ -199,7 +225,7 @@ func (s *Store) DeliveryCreateTest(ctx context.Context, p store.DeliveryCreateTe
 	var d webhook.Delivery
 	now := ms(p.Now)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		epSeq, err := endpointSeq(ctx, tx, p.AccountID, p.EndpointID)
+		epSeq, err := activeEndpointSeq(ctx, tx, p.AccountID, p.EndpointID)
 		if err != nil {
 			return err
 		}

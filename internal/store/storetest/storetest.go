@@ -98,6 +98,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("DeleteEndpoint", func(t *testing.T) { t.Parallel(); testDelete(t, open) })
 	t.Run("Prune", func(t *testing.T) { t.Parallel(); testPrune(t, open) })
 	t.Run("ConcurrentPublish", func(t *testing.T) { t.Parallel(); testConcurrentPublish(t, open) })
+	exerciseHealth(t, open)
 }
 
 func testAccounts(t *testing.T, open Opener) {
