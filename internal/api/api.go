@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,13 +42,31 @@ type Deps struct {
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Metrics http.Handler // GET /metrics
+	// RateLimit is the requests per second each account key may make (a
+	// token bucket holding RateBurst); 0 disables. Operator keys, the
+	// platform's own, are not limited.
+	RateLimit float64
+	RateBurst int
 }
 
 // Server is the HTTP API.
 type Server struct {
 	Deps
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	limiter *keyLimiter
+	routes  []Route
 }
+
+// Route is one authenticated route: its ServeMux pattern and the scope it
+// needs ("" for any key). Tests walk them all, so a new route cannot skip
+// the isolation and scope checks.
+type Route struct {
+	Pattern string
+	Scope   string
+}
+
+// Routes lists the authenticated routes in registration order.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 // Limits of SPEC §4.
 const (
@@ -64,12 +84,12 @@ func New(d Deps) *Server {
 	if d.Wake == nil {
 		d.Wake = func([]string) {}
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux()}
-	s.routes()
+	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst)}
+	s.register()
 	return s
 }
 
-func (s *Server) routes() {
+func (s *Server) register() {
 	read, manage, publish := auth.ScopeWebhooksRead, auth.ScopeWebhooksManage, auth.ScopeEventsPublish
 	s.handle("POST /v1/webhooks", manage, s.createWebhook)
 	s.handle("GET /v1/webhooks", read, s.listWebhooks)
@@ -154,6 +174,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c caller) error
 
 // handle registers a route that needs a key with scope ("" = any key).
 func (s *Server) handle(pattern, scope string, h handlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Scope: scope})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.authenticate(r, scope)
 		if aerr == nil {
@@ -191,10 +212,9 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 }
 
 func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError) {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
-	if !ok || token == "" {
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return caller{}, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token in Authorization header")
 	}
 	// Every request looks the key up, so a revocation anywhere takes effect
@@ -205,6 +225,13 @@ func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError)
 			return caller{}, s.storeError(r, err)
 		}
 		return caller{}, errorf(http.StatusUnauthorized, "unauthorized", "invalid or revoked API key")
+	}
+	if !key.Operator() {
+		if ok, wait := s.limiter.allow(key.ID, time.Now()); !ok {
+			e := errorf(http.StatusTooManyRequests, "rate_limited", "too many requests with this API key; retry after %s", wait.Round(time.Millisecond))
+			e.retryAfter = int(math.Ceil(wait.Seconds()))
+			return caller{}, e
+		}
 	}
 	if scope != "" && !auth.HasScope(key, scope) {
 		return caller{}, errorf(http.StatusForbidden, "forbidden", "API key lacks the %s scope", scope)

@@ -26,7 +26,7 @@ type publishResponse struct {
 
 func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req publishRequest
-	if err := decode(w, r, maxBodyBytes, &req); err != nil {
+	if err := decode(w, r, maxBodyBytes, publishShape, &req); err != nil {
 		return err
 	}
 	ev, aerr := s.validateEvent(r, c, req, "")
@@ -60,7 +60,7 @@ type batchItem struct {
 // event_id) instead of reconciling a partial success.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req batchRequest
-	if err := decode(w, r, maxBatchBodyBytes, &req); err != nil {
+	if err := decode(w, r, maxBatchBodyBytes, batchShape, &req); err != nil {
 		return err
 	}
 	if len(req.Events) == 0 {

@@ -38,6 +38,7 @@ type bundle struct {
 	Store    store.Store
 	DBPath   string
 	Clock    clock.Clock
+	API      *api.Server
 }
 
 // tenant is an account with a key holding every scope and a read-only key.
@@ -52,6 +53,9 @@ type options struct {
 	// a fixed resolver so that no test touches real DNS.
 	strict bool
 	clock  clock.Clock
+	// rate and burst set the per-key rate limit (0: none).
+	rate  float64
+	burst int
 }
 
 func setup(t *testing.T) *bundle { return setupWith(t, options{}) }
@@ -105,7 +109,7 @@ func setupWith(t *testing.T, o options) *bundle {
 			"metadata.example.com.": {netip.MustParseAddr("169.254.169.254")},
 		}})
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
+	server := api.New(api.Deps{
 		Store:     st,
 		Publisher: in,
 		Catalog:   intake.NewCatalog(st, 5*time.Second),
@@ -113,10 +117,13 @@ func setupWith(t *testing.T, o options) *bundle {
 		CheckURL:  guard.CheckURL,
 		Clock:     clk,
 		Log:       log,
-	}))
+		RateLimit: o.rate,
+		RateBurst: o.burst,
+	})
+	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)
 
-	b := &bundle{URL: srv.URL, Store: st, DBPath: path, Clock: clk}
+	b := &bundle{URL: srv.URL, Store: st, DBPath: path, Clock: clk, API: server}
 	_, b.Operator = b.newKey(t, "")
 	for _, tn := range []*tenant{&b.A, &b.B} {
 		acc, err := st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: "account", Now: now})

@@ -95,13 +95,17 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay"`)
+	}
 	writeJSON(w, e.status, envelope{Error: &errorDTO{Code: e.code, Message: e.message}})
 }
 
 // decode reads a JSON request body into v strictly: the right content
-// type, at most limit bytes, no unknown fields, no trailing data. Every
+// type, at most limit bytes, valid UTF-8, exactly the keys of s (no
+// duplicates, exact case), bounded nesting, no trailing data. Every
 // failure names what is wrong.
-func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
+func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any) *apiError {
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
@@ -123,6 +127,9 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiErro
 	// something other than what was sent.
 	if !utf8.Valid(body) {
 		return errorf(http.StatusBadRequest, "invalid_json", "request body is not valid UTF-8")
+	}
+	if aerr := checkStrict(body, s); aerr != nil {
+		return aerr
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -151,6 +151,20 @@ func TestBadInputChangesNothing(t *testing.T) {
 		mk("batch: item 3 has an unknown field", batch, `{"events":[`+items(3)+`,{"event_type":"generation.failed","data":{},"x":1}]}`, 400, "events[3]", "x"),
 		mk("batch: item 3 is not an object", batch, `{"events":[`+items(3)+`,7]}`, 400, "events[3]"),
 		mk("batch: events is an object", batch, `{"events":{}}`, 400, "events"),
+		mk("batch: item 3 has a duplicate key", batch, `{"events":[`+items(3)+`,{"event_type":"generation.failed","data":{},"data":{}}]}`, 400, "events[3].data", "duplicate"),
+
+		// Hostile input: what encoding/json would let through silently.
+		mk("duplicate key", wh, `{`+goodURL+`,"events":["*"],"events":["generation.failed"]}`, 400, "events", "duplicate"),
+		mk("field in another case", wh, `{"URL":"https://127.0.0.1/h","events":["*"]}`, 400, "URL", "unknown"),
+		mk("publish: field in another case", ev, `{"Event_Type":"generation.completed","data":{}}`, 400, "Event_Type"),
+		mk("publish: duplicate key inside data", ev, `{"event_type":"generation.completed","data":{"amount":1,"amount":1000}}`, 400, "data.amount", "duplicate"),
+		mk("publish: duplicate event_type", ev, `{"event_type":"generation.completed","event_type":"generation.failed","data":{}}`, 400, "event_type", "duplicate"),
+		mk("publish: nested 33 levels", ev, `{"event_type":"generation.completed","data":`+strings.Repeat(`{"a":`, 33)+`1`+strings.Repeat(`}`, 33)+`}`, 400, "nested"),
+		mk("publish: nested 10000 arrays", ev, `{"event_type":"generation.completed","data":{"a":`+strings.Repeat(`[`, 10000)+strings.Repeat(`]`, 10000)+`}}`, 400, "nested"),
+		mk("publish: huge number", ev, `{"event_type":"generation.completed","data":{"n":1e400}}`, 400, "data.n", "out of range"),
+		mk("publish: long huge integer", ev, `{"event_type":"generation.completed","data":{"n":`+strings.Repeat("9", 400)+`}}`, 400, "data.n"),
+		mk("publish: NaN", ev, `{"event_type":"generation.completed","data":{"n":NaN}}`, 400),
+		mk("publish: NUL in a key", ev, "{\"event_type\":\"generation.completed\",\"data\":{\"a\u0000\":1},\"x\u0000\":1}", 400),
 
 		// Lists.
 		mk("limit 0", "GET /v1/webhooks?limit=0", "", 400, "limit"),
@@ -255,6 +269,13 @@ func TestLimitsAreInclusive(t *testing.T) {
 	})
 	t.Run("data of exactly 256 KiB", func(t *testing.T) {
 		data := `{"x":"` + strings.Repeat("a", 256<<10-len(`{"x":""}`)) + `"}`
+		st, env := b.do(t, "POST", "/v1/events", b.A.Full, `{"event_type":"generation.completed","data":`+data+`}`)
+		ok(t, st, env, http.StatusAccepted)
+	})
+	t.Run("nesting of 32 levels and large but finite numbers", func(t *testing.T) {
+		// The body is level 0, data level 1, 30 objects inside it and an
+		// array at level 32.
+		data := strings.Repeat(`{"a":`, 31) + `[1e308,-1e308,123456789012345678901234567890,1e-400]` + strings.Repeat(`}`, 31)
 		st, env := b.do(t, "POST", "/v1/events", b.A.Full, `{"event_type":"generation.completed","data":`+data+`}`)
 		ok(t, st, env, http.StatusAccepted)
 	})

@@ -24,7 +24,7 @@ type createWebhookRequest struct {
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req createWebhookRequest
-	if err := decode(w, r, 64<<10, &req); err != nil {
+	if err := decode(w, r, 64<<10, webhookShape, &req); err != nil {
 		return err
 	}
 	account, aerr := s.accountFor(r, c, "")

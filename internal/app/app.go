@@ -149,6 +149,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			Clock:     c,
 			Log:       log,
 			Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			RateLimit: cfg.RateLimit,
+			RateBurst: cfg.RateBurst,
 		})
 	}
 	return a, nil

@@ -33,6 +33,8 @@ type Config struct {
 	PollInterval           time.Duration
 	ShutdownTimeout        time.Duration
 	PprofAddr              string
+	RateLimit              float64
+	RateBurst              int
 	BreakerThreshold       int
 	BreakerCooldown        time.Duration
 	BreakerMaxCooldown     time.Duration
@@ -77,6 +79,8 @@ func Register(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.DisableAfter, "disable-after", 24*time.Hour, "time without a successful delivery before failures disable an endpoint")
 	fs.IntVar(&c.QueueMax, "queue-max", 10000, "queued deliveries kept per disabled endpoint; beyond it the oldest are dropped")
 	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "how long a queued delivery is kept before it is dropped")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 100, "API requests per second allowed to each account API key (0: unlimited; operator keys are not limited)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests an account key may send at once above --rate-limit (0: twice the rate)")
 	str(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this address (off when empty; keep it on loopback)")
 	return c
 }
@@ -142,6 +146,8 @@ func (c *Config) validate() error {
 		return errors.New("--disable-after-failures must be ≥ 1 and --disable-after ≥ 0")
 	case c.QueueMax < 1 || c.QueueMaxAge < time.Minute:
 		return errors.New("--queue-max must be ≥ 1 and --queue-max-age ≥ 1m")
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return errors.New("--rate-limit and --rate-burst must be ≥ 0")
 	case !c.API && !c.Dispatcher:
 		return errors.New("--api=false and --dispatcher=false leave nothing to run")
 	case c.Database == "":
