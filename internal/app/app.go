@@ -38,11 +38,15 @@ type Options struct {
 	Clock    clock.Clock   // nil: the real clock
 	Resolver ssrf.Resolver // nil: the system resolver
 	Log      *slog.Logger
+	// ReadHeaderTimeout and ReadTimeout bound how long a client may take
+	// to send a request (slow-loris); zero takes 10s and 30s.
+	ReadHeaderTimeout, ReadTimeout time.Duration
 }
 
 // App is a configured hookrelay process.
 type App struct {
 	cfg        *config.Config
+	opt        Options
 	log        *slog.Logger
 	Store      store.Store
 	Box        *secretbox.Box
@@ -114,7 +118,13 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Box: box}
+	if opt.ReadHeaderTimeout == 0 {
+		opt.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = 30 * time.Second
+	}
+	a := &App{cfg: cfg, opt: opt, log: log, Store: st, Box: box}
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, true)
@@ -217,8 +227,8 @@ func (a *App) Run(ctx context.Context) error {
 	if a.API != nil {
 		srv = &http.Server{
 			Handler:           a.API,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second, // a slow-loris body cannot hold a connection forever
+			ReadHeaderTimeout: a.opt.ReadHeaderTimeout,
+			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,

@@ -44,7 +44,8 @@ type harness struct {
 type options struct {
 	cfg     dispatch.Config
 	clock   *clock.Fake
-	noStart bool // the test calls h.start after arranging the database
+	noStart bool       // the test calls h.start after arranging the database
+	guard   *ssrf.Guard // nil: loopback allowed, for httptest receivers
 }
 
 func setup(t *testing.T, o options) *harness {
@@ -82,7 +83,10 @@ func setup(t *testing.T, o options) *harness {
 		cfg.LeaseTTL = 30 * time.Second
 	}
 	cfg.ShutdownTimeout = 2 * time.Second
-	guard := ssrf.New(ssrf.Options{AllowLoopback: true})
+	guard := o.guard
+	if guard == nil {
+		guard = ssrf.New(ssrf.Options{AllowLoopback: true})
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := metrics.New(prometheus.NewRegistry(), false)
 	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/signing"
+	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
@@ -117,6 +118,11 @@ var errAttemptTimeout = errors.New("attempt timed out")
 func describeError(err error, timeout time.Duration, reqCtx context.Context) string {
 	if errors.Is(context.Cause(reqCtx), errAttemptTimeout) {
 		return fmt.Sprintf("timeout: no complete response within %s", timeout)
+	}
+	// A refusal by the SSRF guard is shown as the rule that refused.
+	var blocked *ssrf.Error
+	if errors.As(err, &blocked) {
+		return blocked.Error()
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -1,0 +1,128 @@
+// Command hookrelay-bench is hookrelay's load generator (SPEC §9). It
+// builds and runs the real binary against loopback receivers and reports,
+// from the same run, the bare ceiling (hookrelay's delivery HTTP client
+// sending straight to the same receivers) and hookrelay's figures, so that
+// results read as ratios rather than machine-dependent absolutes.
+//
+//	go run ./cmd/hookrelay-bench                                  # throughput, 1 endpoint, 100k events
+//	go run ./cmd/hookrelay-bench --endpoints 100
+//	go run ./cmd/hookrelay-bench --scenario latency --rate 1000 --duration 20s --endpoints 10
+//	go run ./cmd/hookrelay-bench --scenario backlog --events 1000000 --drain
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hookrelay/hookrelay/internal/bench"
+)
+
+const usage = `Usage: go run ./cmd/hookrelay-bench [flags]
+
+Scenarios:
+  throughput  publish --events as fast as --publishers clients can (--batch K uses
+              /v1/events/batch); report publish rate, end-to-end deliveries/s, duplicates,
+              publish→first-attempt latency, and the ratio to the bare ceiling
+  latency     publish at --rate events/s for --duration (open loop); report latency
+  backlog     publish --events with the dispatcher off; report RSS with them pending;
+              with --drain restart serve with the dispatcher on and measure the drain
+
+Flags:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hookrelay-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hookrelay-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var cfg bench.Config
+	var serveArgs string
+	var jsonOut, quiet bool
+	fs.StringVar(&cfg.Scenario, "scenario", bench.ScenarioThroughput, "throughput, latency or backlog")
+	fs.StringVar(&cfg.Binary, "binary", "", "hookrelay binary to run (default: go build ./cmd/hookrelay into the temp dir)")
+	fs.StringVar(&cfg.Database, "database", "", "database for serve (default: a fresh SQLite file in the temp dir; a postgres:// URL is passed through)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temp dir (database, serve logs)")
+	fs.IntVar(&cfg.Endpoints, "endpoints", 1, "endpoints (each its own receiver and event type; events go round-robin)")
+	fs.IntVar(&cfg.Events, "events", 100000, "events to publish (throughput, backlog)")
+	fs.IntVar(&cfg.Publishers, "publishers", 32, "concurrent publishing clients (throughput, backlog)")
+	fs.IntVar(&cfg.Batch, "batch", 0, "events per publish request: 1 = POST /v1/events, more = /v1/events/batch (default 1; backlog 1000)")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "events/s offered (latency)")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "publish phase length (latency)")
+	fs.DurationVar(&cfg.ReceiverLatency, "receiver-latency", 0, "how long receivers wait before answering 200")
+	fs.IntVar(&cfg.DataBytes, "data-bytes", 200, "size of each event's data object (a delivery body is ~130 bytes more)")
+	fs.StringVar(&serveArgs, "serve-args", "", `extra "hookrelay serve" arguments, space-separated, e.g. "--max-in-flight-per-endpoint 20"`)
+	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "measure the bare ceiling first")
+	fs.IntVar(&cfg.CeilingRequests, "ceiling-requests", 0, "requests of the ceiling (default: as many as events)")
+	fs.BoolVar(&cfg.Drain, "drain", false, "backlog: then restart serve with the dispatcher on and measure the drain")
+	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "backlog: how long RSS is sampled with everything pending")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "longest wait for deliveries after publishing")
+	fs.DurationVar(&cfg.Stall, "stall", 60*time.Second, "stop waiting when no new delivery arrives for this long")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of serve during the measured phase here (serve's --pprof-addr)")
+	fs.DurationVar(&cfg.CPUProfileSeconds, "cpuprofile-seconds", 10*time.Second, "length of the --cpuprofile profile")
+	fs.BoolVar(&jsonOut, "json", false, "print every figure as one JSON object on stdout (the table goes to stderr)")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.ServeArgs = strings.Fields(serveArgs)
+	if cfg.Batch == 0 && cfg.Scenario == bench.ScenarioBacklog {
+		cfg.Batch = 1000
+	}
+	if !quiet {
+		cfg.Progress = stderr
+	}
+
+	report, runErr := bench.Run(ctx, cfg, commandLine(args))
+	table := stdout
+	if jsonOut {
+		table = stderr
+	}
+	if err := bench.WriteTable(table, report); err != nil {
+		return errors.Join(runErr, fmt.Errorf("write table: %w", err))
+	}
+	if jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return errors.Join(runErr, fmt.Errorf("write JSON: %w", err))
+		}
+	}
+	return runErr
+}
+
+// commandLine is how to repeat the run, quoted for a POSIX shell.
+func commandLine(args []string) string {
+	parts := []string{"go", "run", "./cmd/hookrelay-bench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

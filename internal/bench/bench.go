@@ -1,0 +1,293 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Scopes of the bench's API key.
+const benchScopes = "webhooks:read,webhooks:manage,events:publish"
+
+// stopGrace is how long serve gets to exit on SIGTERM before SIGKILL.
+const stopGrace = 20 * time.Second
+
+// runner is the state of one run.
+type runner struct {
+	cfg      Config
+	report   *Report
+	start    time.Time
+	dir      string
+	binary   string
+	database string
+	env      []string
+	inFlight int
+	recv     *Receivers
+	key      string
+	payloads Payloads
+	logN     int // serve processes started, to name their logs
+}
+
+// Run performs one benchmark run. The report holds whatever was measured
+// even when err is not nil.
+func Run(ctx context.Context, cfg Config, command string) (*Report, error) {
+	r := &runner{cfg: cfg, start: time.Now()}
+	r.report = &Report{
+		Command: command, StartedAt: r.start.UTC().Truncate(time.Second), GoVersion: runtime.Version(),
+		OS: runtime.GOOS, Arch: runtime.GOARCH, NumCPU: runtime.NumCPU(),
+	}
+	err := r.run(ctx)
+	r.report.TotalSeconds = time.Since(r.start).Seconds()
+	r.report.BenchCPUSeconds = selfCPU()
+	if err != nil {
+		r.report.Errors = append(r.report.Errors, err.Error())
+	}
+	return r.report, err
+}
+
+func (r *runner) logf(format string, a ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
+	}
+}
+
+func (r *runner) run(ctx context.Context) (err error) {
+	if err := r.cfg.Validate(); err != nil {
+		return err
+	}
+	if r.inFlight, err = r.cfg.InFlight(); err != nil {
+		return err
+	}
+	if r.dir, err = os.MkdirTemp("", "hookrelay-bench-"); err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer func() {
+		if r.cfg.Keep {
+			r.logf("kept %s", r.dir)
+			return
+		}
+		if rmErr := os.RemoveAll(r.dir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove %s: %w", r.dir, rmErr))
+		}
+	}()
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	r.recv, err = StartReceivers(r.cfg.Endpoints, r.cfg.ReceiverLatency)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cerr := r.recv.Close(shutCtx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close receivers: %w", cerr))
+		}
+	}()
+
+	if r.cfg.Ceiling && (r.cfg.Scenario != ScenarioBacklog || r.cfg.Drain) {
+		r.logf("ceiling: %d requests to %d receivers, %d in flight each", r.cfg.CeilingRequests, r.cfg.Endpoints, r.inFlight)
+		c, err := Ceiling(ctx, r.recv, r.payloads, r.cfg.CeilingRequests, r.inFlight, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+		r.report.Ceiling = &c
+		r.logf("ceiling: %.0f req/s", c.RequestsPerSec)
+	}
+
+	switch r.cfg.Scenario {
+	case ScenarioThroughput:
+		return r.deliveryScenario(ctx, func(api *API, tr *Tracker) PublishResult {
+			return PublishClosed(ctx, api, r.payloads, tr, r.cfg.Events, r.cfg.Publishers, r.cfg.Batch)
+		})
+	case ScenarioLatency:
+		return r.deliveryScenario(ctx, func(api *API, tr *Tracker) PublishResult {
+			return PublishOpen(ctx, api, r.payloads, tr, r.cfg.Rate, r.cfg.Duration)
+		})
+	default:
+		return r.backlog(ctx)
+	}
+}
+
+// setup finds or builds the binary and bootstraps the database with the
+// admin commands: an account, its key, one event type per endpoint.
+func (r *runner) setup(ctx context.Context) error {
+	c := r.cfg
+	r.payloads = Payloads{Endpoints: c.Endpoints, DataBytes: c.DataBytes}
+	r.report.Settings = Settings{
+		Scenario: c.Scenario, Endpoints: c.Endpoints, Events: c.Events, Publishers: c.Publishers,
+		Batch: c.Batch, InFlight: r.inFlight, ReceiverLatency: c.ReceiverLatency.String(),
+		DataBytes: c.DataBytes, ServeArgs: c.ServeArgs,
+	}
+	r.binary = c.Binary
+	if r.binary == "" {
+		r.logf("building ./cmd/hookrelay")
+		b, err := BuildBinary(ctx, r.dir)
+		if err != nil {
+			return err
+		}
+		r.binary = b
+	} else if _, err := os.Stat(r.binary); err != nil {
+		return fmt.Errorf("--binary: %w", err)
+	}
+
+	r.database = c.Database
+	r.env = os.Environ()
+	isPostgres := strings.HasPrefix(r.database, "postgres://") || strings.HasPrefix(r.database, "postgresql://")
+	switch {
+	case r.database == "":
+		r.database = filepath.Join(r.dir, "bench.db")
+		r.report.Settings.Database = "sqlite (fresh, temp dir)"
+	case isPostgres:
+		r.report.Settings.Database = "postgres"
+		if _, ok := flagValue(c.ServeArgs, "encryption-key"); !ok && os.Getenv("HOOKRELAY_ENCRYPTION_KEY") == "" {
+			key := make([]byte, 32)
+			_, _ = rand.Read(key)
+			r.env = append(r.env, "HOOKRELAY_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key))
+		}
+	default:
+		r.report.Settings.Database = "sqlite " + r.database
+	}
+
+	admin := Admin{Binary: r.binary, Database: r.database, Env: r.env}
+	r.logf("bootstrapping: account, API key, %d event types", c.Endpoints)
+	account, err := admin.CreateAccount(ctx, fmt.Sprintf("bench %s", r.start.Format(time.RFC3339)))
+	if err != nil {
+		return err
+	}
+	if r.key, err = admin.CreateAPIKey(ctx, account, benchScopes); err != nil {
+		return err
+	}
+	for i := range c.Endpoints {
+		if err := admin.CreateEventType(ctx, EventType(i), "hookrelay-bench endpoint "+fmt.Sprint(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startServe starts serve on a free port with the run's arguments plus
+// extra, and waits until it is ready. A profiled serve gets a pprof
+// listener when --cpuprofile is set.
+func (r *runner) startServe(ctx context.Context, profiled bool, extra ...string) (*Serve, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--dev-allow-localhost", "--addr", addr, "--database", r.database}, r.cfg.ServeArgs...)
+	args = append(args, extra...)
+	pprofAddr := ""
+	if profiled && r.cfg.CPUProfile != "" {
+		if pprofAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-addr", pprofAddr)
+	}
+	r.logN++
+	logPath := filepath.Join(r.dir, fmt.Sprintf("serve-%d.log", r.logN))
+	s, err := StartServe(r.binary, addr, args, r.env, logPath)
+	if err != nil {
+		return nil, err
+	}
+	s.PprofAddr = pprofAddr
+	if err := s.WaitReady(ctx, time.Minute); err != nil {
+		_ = s.Stop(stopGrace)
+		return nil, err
+	}
+	r.logf("serve ready (pid %d): %s", s.Pid, strings.Join(s.Args, " "))
+	return s, nil
+}
+
+// stopServe stops s, recording a failure to stop as a report error.
+func (r *runner) stopServe(s *Serve) {
+	if err := s.Stop(stopGrace); err != nil {
+		r.report.Errors = append(r.report.Errors, err.Error())
+	}
+}
+
+// createEndpoints registers one endpoint per receiver, endpoint i
+// subscribed to EventType(i) only, so each event has exactly one delivery.
+func (r *runner) createEndpoints(ctx context.Context, api *API) error {
+	r.logf("creating %d endpoints", r.cfg.Endpoints)
+	const workers = 4
+	errs := make([]error, r.cfg.Endpoints)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < r.cfg.Endpoints; i += workers {
+				_, errs[i] = api.CreateWebhook(ctx, r.recv.URLs[i], []string{EventType(i)})
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// progress prints status() every few seconds until the returned stop is called.
+func (r *runner) progress(status func() string) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.logf("%s", status())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// waitDeliveries waits until want sequence numbers have arrived, and
+// returns why it stopped early ("" when all arrived).
+func (r *runner) waitDeliveries(ctx context.Context, tr *Tracker, want int64, s *Serve) string {
+	deadline := time.Now().Add(r.cfg.Timeout)
+	lastCount, lastChange := tr.Unique(), time.Now()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := tr.Unique()
+		if n >= want {
+			return ""
+		}
+		if n != lastCount {
+			lastCount, lastChange = n, time.Now()
+		}
+		switch {
+		case time.Since(lastChange) > r.cfg.Stall:
+			return fmt.Sprintf("no new delivery for %s with %d of %d delivered", r.cfg.Stall, n, want)
+		case time.Now().After(deadline):
+			return fmt.Sprintf("--timeout %s reached with %d of %d delivered", r.cfg.Timeout, n, want)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Sprintf("interrupted with %d of %d delivered", n, want)
+		case <-s.Exited():
+			return s.ExitError().Error()
+		case <-t.C:
+		}
+	}
+}
+
+func rssMiB(s *Serve) string {
+	m, err := ReadMem(s.Pid)
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(m.RSS)/mib)
+}

@@ -1,0 +1,136 @@
+// Package bench is hookrelay's load generator (SPEC §9): it drives the real
+// binary over loopback and measures, in the same run, the bare ceiling of
+// the same HTTP client and receivers, so that results are ratios.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenarios.
+const (
+	ScenarioThroughput = "throughput"
+	ScenarioLatency    = "latency"
+	ScenarioBacklog    = "backlog"
+)
+
+// Config is one run.
+type Config struct {
+	Scenario        string
+	Binary          string // prebuilt hookrelay; empty builds ./cmd/hookrelay
+	Database        string // empty: a fresh SQLite file in the temp dir
+	Keep            bool   // keep the temp dir
+	Endpoints       int
+	Events          int
+	Publishers      int
+	Batch           int // events per publish request; 1 = POST /v1/events
+	Rate            float64
+	Duration        time.Duration
+	ReceiverLatency time.Duration
+	DataBytes       int
+	ServeArgs       []string // extra `hookrelay serve` arguments
+	Ceiling         bool
+	CeilingRequests int // 0: as many as events
+	Drain           bool
+	Settle          time.Duration // backlog: how long RSS is sampled with everything pending
+	Timeout         time.Duration // longest wait for deliveries after publishing
+	Stall           time.Duration // give up waiting when nothing new arrives for this long
+	Progress        io.Writer     // progress lines; nil for none
+	// CPUProfile, when set, is where a CPU profile of serve during the
+	// measured phase is written (fetched from serve's --pprof-addr).
+	CPUProfile        string
+	CPUProfileSeconds time.Duration
+}
+
+// Validate checks c and fills derived defaults.
+func (c *Config) Validate() error {
+	switch c.Scenario {
+	case ScenarioThroughput, ScenarioLatency, ScenarioBacklog:
+	default:
+		return fmt.Errorf("--scenario %q: must be throughput, latency or backlog", c.Scenario)
+	}
+	switch {
+	case c.Endpoints < 1 || c.Endpoints > 10000:
+		return fmt.Errorf("--endpoints %d: must be 1..10000", c.Endpoints)
+	case c.Events < 1:
+		return fmt.Errorf("--events %d: must be at least 1", c.Events)
+	case c.Publishers < 1:
+		return fmt.Errorf("--publishers %d: must be at least 1", c.Publishers)
+	case c.Batch < 0 || c.Batch > 1000:
+		return fmt.Errorf("--batch %d: must be 0..1000 (the API's batch limit)", c.Batch)
+	case c.Scenario == ScenarioLatency && (c.Rate <= 0 || c.Duration <= 0):
+		return fmt.Errorf("--rate %v and --duration %s must be positive", c.Rate, c.Duration)
+	case c.DataBytes < 32 || c.DataBytes > 200<<10:
+		return fmt.Errorf("--data-bytes %d: must be 32..204800", c.DataBytes)
+	case c.CPUProfile != "" && c.CPUProfileSeconds < time.Second:
+		return fmt.Errorf("--cpuprofile-seconds %s: must be at least 1s", c.CPUProfileSeconds)
+	case c.CeilingRequests < 0:
+		return fmt.Errorf("--ceiling-requests %d: must not be negative", c.CeilingRequests)
+	}
+	if c.Batch == 0 {
+		c.Batch = 1
+	}
+	if c.Scenario == ScenarioLatency {
+		c.Events = int(c.Rate * c.Duration.Seconds())
+		if c.Events < 1 {
+			return fmt.Errorf("--rate %v for --duration %s is less than one event", c.Rate, c.Duration)
+		}
+	}
+	if c.CeilingRequests == 0 {
+		c.CeilingRequests = c.Events
+	}
+	if c.Scenario == ScenarioBacklog && c.Drain {
+		for _, a := range c.ServeArgs {
+			if strings.HasPrefix(strings.TrimLeft(a, "-"), "dispatcher") {
+				return fmt.Errorf("--serve-args %q: the backlog scenario sets --dispatcher itself", a)
+			}
+		}
+	}
+	return nil
+}
+
+// InFlight is the per-endpoint cap serve will use: --max-in-flight-per-endpoint
+// from the serve arguments, else its variable, else serve's default 10.
+func (c *Config) InFlight() (int, error) {
+	v, ok := flagValue(c.ServeArgs, "max-in-flight-per-endpoint")
+	if !ok {
+		v, ok = os.LookupEnv("HOOKRELAY_MAX_IN_FLIGHT_PER_ENDPOINT")
+	}
+	if !ok {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("max-in-flight-per-endpoint %q: must be a positive integer", v)
+	}
+	return n, nil
+}
+
+// flagValue finds the last value of --name (or -name) in args, in any of
+// the forms the flag package accepts: -name=v, --name=v, -name v, --name v.
+func flagValue(args []string, name string) (string, bool) {
+	val, found := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		k, v, hasEq := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if k != name {
+			continue
+		}
+		switch {
+		case hasEq:
+			val, found = v, true
+		case i+1 < len(args):
+			val, found = args[i+1], true
+			i++
+		}
+	}
+	return val, found
+}
