@@ -44,7 +44,7 @@ type harness struct {
 type options struct {
 	cfg     dispatch.Config
 	clock   *clock.Fake
-	noStart bool       // the test calls h.start after arranging the database
+	noStart bool        // the test calls h.start after arranging the database
 	guard   *ssrf.Guard // nil: loopback allowed, for httptest receivers
 }
 
