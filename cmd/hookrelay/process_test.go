@@ -73,7 +73,8 @@ func freePort(t *testing.T) string {
 
 func (n node) start(addr string) *instance {
 	n.t.Helper()
-	cmd := exec.Command(binary, "serve", "--database", n.database, "--addr", addr, "--dev-allow-localhost",
+	// No per-key rate limit: these tests publish as fast as they can.
+	cmd := exec.Command(binary, "serve", "--database", n.database, "--addr", addr, "--dev-allow-localhost", "--rate-limit", "0",
 		"--lease-ttl", "2s", "--poll-interval", "50ms", "--shutdown-timeout", "5s", "--log-level", "warn")
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -219,7 +220,7 @@ func TestKillNineLosesNoAcknowledgedEvent(t *testing.T) {
 			}
 			if i == total/2 {
 				// Kill mid-publish once deliveries are flowing too.
-				for rc.total.Load() < 300 {
+				for deadline := time.Now().Add(20 * time.Second); rc.total.Load() < 300 && time.Now().Before(deadline); {
 					time.Sleep(time.Millisecond)
 				}
 				killOnce.Do(func() { in.kill(t); close(killed) })

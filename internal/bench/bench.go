@@ -182,7 +182,9 @@ func (r *runner) startServe(ctx context.Context, profiled bool, extra ...string)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--dev-allow-localhost", "--addr", addr, "--database", r.database}, r.cfg.ServeArgs...)
+	// The per-key rate limit protects tenants' keys; the benchmark measures
+	// the service, so it is off unless --serve-args sets it.
+	args := append([]string{"--dev-allow-localhost", "--rate-limit", "0", "--addr", addr, "--database", r.database}, r.cfg.ServeArgs...)
 	args = append(args, extra...)
 	pprofAddr := ""
 	if profiled && r.cfg.CPUProfile != "" {

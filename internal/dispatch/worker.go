@@ -78,6 +78,13 @@ func (w *worker) run(ctx, workCtx context.Context) {
 	disable := "" // set when the endpoint must be disabled: done once its results are recorded
 	var backoff <-chan time.Time
 	idleReleases := 0
+	// pos is where the last read stopped in due order, so a busy endpoint's
+	// queue is read once. Work that becomes due behind it (a queue
+	// delivered by an owner) is found by a rescan from the head, at least
+	// every rescanEvery and whenever the worker is idle.
+	var pos *store.DuePosition
+	lastRescan := time.Now()
+	var idleSince time.Time // when the worker ran out of work; it lingers before releasing
 
 	for {
 		if !stopping {
@@ -91,12 +98,12 @@ func (w *worker) run(ctx, workCtx context.Context) {
 			}
 		}
 		limit := w.limit(d.clock.Now())
-		if stopping || disable != "" || limit == 0 {
+		if (stopping || disable != "" || limit == 0) && len(queue) > 0 {
 			// Not starting anything: forget what was fetched but not sent.
 			for _, q := range queue {
 				delete(tracked, q.ID)
 			}
-			queue = nil
+			queue, pos = nil, nil
 		}
 		if stopping || disable != "" {
 			// Wait until every finished request is recorded: releasing
@@ -115,12 +122,16 @@ func (w *worker) run(ctx, workCtx context.Context) {
 		} else {
 			if want && backoff == nil && sending+len(queue) < limit {
 				n := limit - sending - len(queue)
-				exclude := make([]string, 0, len(tracked))
-				for id := range tracked {
-					exclude = append(exclude, id)
+				after, extra := pos, 0
+				if w.ep.strictOrder {
+					// Only the head can go; if it is held, nothing can.
+					after, n = nil, 1
+				} else if pos == nil || time.Since(lastRescan) > rescanEvery {
+					// From the head, past what is already held.
+					after, extra, lastRescan = nil, len(tracked), time.Now()
 				}
 				due, err := d.store.DeliveriesDue(ctx, store.DeliveriesDueParams{
-					EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n, Exclude: exclude, StrictOrder: w.ep.strictOrder,
+					EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n + extra, After: after, StrictOrder: w.ep.strictOrder,
 				})
 				switch {
 				case err != nil:
@@ -129,8 +140,15 @@ func (w *worker) run(ctx, workCtx context.Context) {
 					}
 					backoff = time.After(time.Second)
 				default:
-					want = len(due) == n && !w.ep.strictOrder
+					want = len(due) == n+extra && !w.ep.strictOrder
 					for _, dd := range due {
+						if !w.ep.strictOrder {
+							p := dd.Position
+							pos = &p
+						}
+						if tracked[dd.ID] {
+							continue
+						}
 						tracked[dd.ID] = true
 						queue = append(queue, dd)
 					}
@@ -142,12 +160,20 @@ func (w *worker) run(ctx, workCtx context.Context) {
 				sending++
 				go w.sendOne(sendCtx, dd)
 			}
-			if sending == 0 && len(tracked) == 0 && (!want || limit == 0) && backoff == nil {
+			if sending > 0 || len(tracked) > 0 || (want && limit > 0) || backoff != nil {
+				idleSince = time.Time{}
+			} else if linger := w.lingerLeft(&idleSince, limit); linger > 0 {
+				// Idle but keeping the lease a moment: a steady trickle of
+				// events would otherwise cost a release and a claim each.
+				// Work published by another process is found by polling.
+				backoff = time.After(min(linger, d.cfg.PollInterval))
+			} else {
 				if w.release(workCtx, false) {
 					return
 				}
-				// Work arrived between our last look and the release.
-				want = true
+				// Work arrived between our last look and the release, maybe
+				// behind pos: look again from the head.
+				want, pos = true, nil
 				idleReleases++
 				if idleReleases > 3 {
 					backoff = time.After(d.cfg.PollInterval)
@@ -161,6 +187,9 @@ func (w *worker) run(ctx, workCtx context.Context) {
 			sending--
 			want = true
 			idleReleases = 0
+			if r.out.abandoned {
+				pos = nil // it is due again, behind pos
+			}
 			if r.out.abandoned {
 				delete(tracked, r.dd.ID)
 				continue
@@ -234,6 +263,28 @@ func (w *worker) disable(ctx context.Context, reason string) {
 		d.metrics.EndpointsDisabled.Inc()
 		d.log.Warn("endpoint disabled; new events are queued", "endpoint", w.ep.id, "reason", reason)
 	}
+}
+
+// Tuning of the worker's reads.
+const (
+	// rescanEvery bounds how long work that became due behind the read
+	// position (a delivered queue, a replay) waits on a busy endpoint.
+	rescanEvery = time.Second
+	// linger is how long an idle worker keeps its lease.
+	linger = time.Second
+)
+
+// lingerLeft starts or continues the idle period and returns how much of
+// it is left; none when sending is paused (breaker) or strictly ordered
+// work waits for a retry, since nothing can be sent meanwhile anyway.
+func (w *worker) lingerLeft(idleSince *time.Time, limit int) time.Duration {
+	if limit == 0 {
+		return 0
+	}
+	if idleSince.IsZero() {
+		*idleSince = time.Now()
+	}
+	return linger - time.Since(*idleSince)
 }
 
 // release gives the lease back; false means work is due and we keep it.

@@ -281,11 +281,20 @@ type DeliveriesDueParams struct {
 	EndpointID string
 	Now        time.Time
 	Limit      int
+	// After continues a scan past the last delivery the caller already
+	// holds, so a busy endpoint's queue is read once, not re-read from its
+	// head on every refill. nil starts from the oldest due delivery.
+	After *DuePosition
 	// StrictOrder returns only the oldest pending delivery, and only if
 	// it is due: nothing overtakes it, not even deliveries due earlier.
 	StrictOrder bool
-	// Exclude lists deliveries the caller already holds in flight.
-	Exclude []string
+}
+
+// DuePosition is a place in an endpoint's due order: due time, then
+// publish order.
+type DuePosition struct {
+	DueAt time.Time
+	Seq   int64
 }
 
 // DueDelivery is a pending delivery with what its body is built from.
@@ -296,6 +305,7 @@ type DueDelivery struct {
 	Data            json.RawMessage
 	PublishedAt     time.Time
 	DueAt           time.Time
+	Position        DuePosition
 	AttemptCount    int // attempts so far, over all replays
 	ScheduleAttempt int // attempts since the schedule last started
 }

@@ -12,7 +12,7 @@ import (
 
 // AccountCreate inserts an account.
 func (s *Store) AccountCreate(ctx context.Context, p store.AccountCreateParams) (webhook.Account, error) {
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)`, p.ID, p.Name, ms(p.Now))
 	if err != nil {
 		return webhook.Account{}, fmt.Errorf("create account: %w", mapErr(err))
@@ -24,7 +24,7 @@ func (s *Store) AccountCreate(ctx context.Context, p store.AccountCreateParams) 
 func (s *Store) AccountGet(ctx context.Context, id string) (webhook.Account, error) {
 	var a webhook.Account
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE id = ?`, id).
+	err := s.rd.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE id = ?`, id).
 		Scan(&a.ID, &a.Name, &created)
 	if err != nil {
 		return a, fmt.Errorf("get account: %w", mapErr(err))
@@ -39,7 +39,7 @@ func (s *Store) APIKeyCreate(ctx context.Context, p store.APIKeyCreateParams) (w
 	if err != nil {
 		return webhook.APIKey{}, fmt.Errorf("create api key: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx,
+	_, err = s.exec(ctx,
 		`INSERT INTO api_keys (id, account_id, name, prefix, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, sql.NullString{String: p.AccountID, Valid: p.AccountID != ""}, p.Name, p.Prefix, p.Hash, string(scopes), ms(p.Now))
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) APIKeyGetByHash(ctx context.Context, hash []byte) (webhook.APIKe
 	var scopes string
 	var created int64
 	var revoked sql.NullInt64
-	err := s.r.QueryRowContext(ctx,
+	err := s.rd.QueryRowContext(ctx,
 		`SELECT id, account_id, name, prefix, scopes, created_at, revoked_at FROM api_keys WHERE hash = ?`, hash).
 		Scan(&k.ID, &account, &k.Name, &k.Prefix, &scopes, &created, &revoked)
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *Store) APIKeyGetByHash(ctx context.Context, hash []byte) (webhook.APIKe
 
 // APIKeyRevoke marks a key revoked; the next request with it fails.
 func (s *Store) APIKeyRevoke(ctx context.Context, p store.APIKeyRevokeParams) error {
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND account_id IS ?`,
 		ms(p.Now), p.ID, sql.NullString{String: p.AccountID, Valid: p.AccountID != ""})
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Store) APIKeyRevoke(ctx context.Context, p store.APIKeyRevokeParams) er
 // MemberCreate adds a dashboard login to an account. The database refuses a
 // second primary owner.
 func (s *Store) MemberCreate(ctx context.Context, p store.MemberCreateParams) (webhook.Member, error) {
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO members (id, account_id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.ID, p.AccountID, p.Email, p.Role, p.PasswordHash, ms(p.Now))
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Store) EventTypeCreate(ctx context.Context, p store.EventTypeCreatePara
 	if len(p.Example) > 0 {
 		example = sql.NullString{String: string(p.Example), Valid: true}
 	}
-	_, err := s.w.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO event_types (name, description, example, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		p.Name, p.Description, example, ms(p.Now), ms(p.Now))
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *Store) EventTypeCreate(ctx context.Context, p store.EventTypeCreatePara
 
 // EventTypeList returns the whole catalog by name.
 func (s *Store) EventTypeList(ctx context.Context) ([]webhook.EventType, error) {
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.rd.QueryContext(ctx,
 		`SELECT name, description, example, deprecated, reserved, created_at FROM event_types ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list event types: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +20,7 @@ func (s *Store) EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams
 	}
 	now := ms(p.Now)
 	var out []store.ClaimedEndpoint
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx,
 			`UPDATE endpoints SET lease_owner = ?, lease_expires_at = ?
 			 WHERE seq IN (
@@ -99,7 +98,7 @@ func validSecrets(ctx context.Context, q querier, endpointSeq, now int64) ([]web
 // EndpointsRenew extends the owner's leases and says which it still holds.
 func (s *Store) EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams) ([]string, error) {
 	var held []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx,
 			`UPDATE endpoints SET lease_expires_at = ? WHERE lease_owner = ? AND deleted_at IS NULL RETURNING id`,
 			ms(p.LeaseUntil), p.Owner)
@@ -129,7 +128,7 @@ func (s *Store) EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams
 func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleaseParams) (bool, error) {
 	now := ms(p.Now)
 	released := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *wtx) error {
 		var seq int64
 		var strict bool
 		var openUntil sql.NullInt64
@@ -170,35 +169,36 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 	return released, nil
 }
 
-// DeliveriesDue reads an endpoint's due pending deliveries with their event.
+// dueColumns are what a delivery's body and retry policy need.
+const dueColumns = `SELECT d.seq, d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt
+	FROM deliveries d JOIN events v ON v.seq = d.event_seq `
+
+// DeliveriesDue reads an endpoint's due pending deliveries with their
+// event, in due order, continuing after p.After. One query text for every
+// call, so it is prepared once.
 func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
-	const cols = `SELECT d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt
-		FROM deliveries d JOIN events v ON v.seq = d.event_seq `
 	if p.StrictOrder {
-		return s.dueStrict(ctx, cols, p)
+		return s.dueStrict(ctx, p)
 	}
-	q := cols + `WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' AND d.next_attempt_at <= ?`
-	args := []any{p.EndpointID, ms(p.Now)}
-	if len(p.Exclude) > 0 {
-		q += ` AND d.id NOT IN (?` + strings.Repeat(`, ?`, len(p.Exclude)-1) + `)`
-		for _, id := range p.Exclude {
-			args = append(args, id)
-		}
+	afterAt, afterSeq := int64(-1), int64(0)
+	if p.After != nil {
+		afterAt, afterSeq = ms(p.After.DueAt), p.After.Seq
 	}
-	q += ` ORDER BY d.next_attempt_at, d.seq LIMIT ?`
-	args = append(args, p.Limit)
-	return scanDue(s.r.QueryContext(ctx, q, args...))
+	return scanDue(s.rd.QueryContext(ctx, dueColumns+`
+		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?1) AND d.status = 'pending'
+		  AND d.next_attempt_at <= ?2 AND (d.next_attempt_at, d.seq) > (?3, ?4)
+		ORDER BY d.next_attempt_at, d.seq LIMIT ?5`, p.EndpointID, ms(p.Now), afterAt, afterSeq, p.Limit))
 }
 
-// dueStrict returns the oldest pending delivery if it is due and not
-// already held by the caller.
-func (s *Store) dueStrict(ctx context.Context, cols string, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
-	due, err := scanDue(s.r.QueryContext(ctx, cols+`WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?)
-		AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
+// dueStrict returns the oldest pending delivery if it is due and not the
+// one the caller already holds (p.After).
+func (s *Store) dueStrict(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
+	due, err := scanDue(s.rd.QueryContext(ctx, dueColumns+`
+		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
 	if err != nil || len(due) == 0 {
 		return nil, err
 	}
-	if due[0].DueAt.After(p.Now) || slices.Contains(p.Exclude, due[0].ID) {
+	if due[0].DueAt.After(p.Now) || (p.After != nil && p.After.Seq == due[0].Position.Seq) {
 		return nil, nil
 	}
 	return due, nil
@@ -213,11 +213,12 @@ func scanDue(rows *sql.Rows, err error) ([]store.DueDelivery, error) {
 	for rows.Next() {
 		var d store.DueDelivery
 		var published, due int64
-		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.Data, &published, &due, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
+		if err := rows.Scan(&d.Position.Seq, &d.ID, &d.EventID, &d.EventType, &d.Data, &published, &due, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
 			return nil, fmt.Errorf("due deliveries: %w", err)
 		}
 		d.PublishedAt = fromMS(published)
 		d.DueAt = fromMS(due)
+		d.Position.DueAt = d.DueAt
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -231,8 +232,8 @@ func (s *Store) DeliveriesRecord(ctx context.Context, results []store.AttemptRes
 	if len(results) == 0 {
 		return nil
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		return recordTx(ctx, tx, results)
+	err := s.txLazy(ctx, func(tx *wtx) error {
+		return s.recordTx(ctx, tx, results)
 	})
 	if err != nil {
 		return fmt.Errorf("record %d attempts: %w", len(results), err)
@@ -240,28 +241,25 @@ func (s *Store) DeliveriesRecord(ctx context.Context, results []store.AttemptRes
 	return nil
 }
 
-func recordTx(ctx context.Context, tx *sql.Tx, results []store.AttemptResult) error {
-	sel, err := tx.PrepareContext(ctx,
+func (s *Store) recordTx(ctx context.Context, tx *wtx, results []store.AttemptResult) error {
+	sel, err := tx.stmt(ctx,
 		`SELECT d.seq, d.endpoint_seq, d.status, e.status, d.account_id, e.id, v.id, d.event_type, d.attempt_count
 		 FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq WHERE d.id = ?`)
 	if err != nil {
 		return err
 	}
-	defer sel.Close()
-	update, err := tx.PrepareContext(ctx,
+	update, err := tx.stmt(ctx,
 		`UPDATE deliveries SET status = ?, next_attempt_at = ?, schedule_attempt = ?, attempt_count = attempt_count + 1,
 		   last_status_code = ?, last_error = ?, updated_at = ? WHERE seq = ?`)
 	if err != nil {
 		return err
 	}
-	defer update.Close()
-	insert, err := tx.PrepareContext(ctx,
+	insert, err := tx.stmt(ctx,
 		`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer insert.Close()
 
 	stats := map[[2]int64]*hourStats{}
 	queuedDelta := map[int64]int{}
@@ -313,7 +311,7 @@ func recordTx(ctx context.Context, tx *sql.Tx, results []store.AttemptResult) er
 		// Operational events about operational events would loop when the
 		// operator's own endpoint is the one failing.
 		if status == webhook.StatusFailed && old == string(webhook.StatusPending) && !webhook.IsReservedEventType(eventType) {
-			if err := publishOperational(ctx, tx, webhook.EventTypeDeliveryFailed, webhook.DeliveryFailedData{
+			if err := s.publishOperational(ctx, tx, webhook.EventTypeDeliveryFailed, webhook.DeliveryFailedData{
 				DeliveryID: r.DeliveryID, WebhookID: endpointID, AccountID: accountID, EventID: eventID, EventType: eventType,
 				AttemptCount: attempts + 1, LastStatusCode: a.StatusCode, LastError: a.Error, FailedAt: webhook.FormatTimestamp(a.AttemptedAt),
 			}, ms(a.AttemptedAt)); err != nil {
@@ -361,7 +359,7 @@ func recordedStatus(old, result webhook.DeliveryStatus, endpoint webhook.Endpoin
 func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 	before := ms(p.Before)
 	var n int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx,
 			`DELETE FROM deliveries WHERE seq IN (
 			   SELECT seq FROM deliveries WHERE created_at < ? AND status IN ('delivered', 'failed', 'dropped')
@@ -420,11 +418,11 @@ func (h *hourStats) add(status webhook.DeliveryStatus) {
 	}
 }
 
-func writeStats(ctx context.Context, tx *sql.Tx, stats map[[2]int64]*hourStats) error {
+func writeStats(ctx context.Context, tx *wtx, stats map[[2]int64]*hourStats) error {
 	if len(stats) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx,
+	stmt, err := tx.stmt(ctx,
 		`INSERT INTO endpoint_stats (endpoint_seq, hour, attempts, successes, delivered, failed) VALUES (?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (endpoint_seq, hour) DO UPDATE SET attempts = attempts + excluded.attempts,
 		   successes = successes + excluded.successes, delivered = delivered + excluded.delivered,
@@ -432,7 +430,6 @@ func writeStats(ctx context.Context, tx *sql.Tx, stats map[[2]int64]*hourStats) 
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for k, st := range stats {
 		if _, err := stmt.ExecContext(ctx, k[0], k[1], st.attempts, st.successes, st.delivered, st.failed); err != nil {
 			return fmt.Errorf("endpoint stats: %w", err)

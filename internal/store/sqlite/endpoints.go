@@ -18,7 +18,7 @@ func (s *Store) EndpointCreate(ctx context.Context, p store.EndpointCreateParams
 		return webhook.Endpoint{}, fmt.Errorf("create endpoint: %w", err)
 	}
 	now := ms(p.Now)
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO endpoints (id, account_id, url, description, events, strict_order, created_at, updated_at)
@@ -38,7 +38,7 @@ func (s *Store) EndpointCreate(ctx context.Context, p store.EndpointCreateParams
 				return err
 			}
 		}
-		return nil
+		return bumpSubscriptions(ctx, tx)
 	})
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("create endpoint: %w", err)
@@ -83,7 +83,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (int64, webhook.Endpoint,
 
 // EndpointGet returns one endpoint of one account.
 func (s *Store) EndpointGet(ctx context.Context, p store.EndpointGetParams) (webhook.Endpoint, error) {
-	_, e, err := scanEndpoint(s.r.QueryRowContext(ctx,
+	_, e, err := scanEndpoint(s.rd.QueryRowContext(ctx,
 		`SELECT `+endpointColumns+` FROM endpoints e WHERE e.id = ? AND e.account_id = ? AND e.deleted_at IS NULL`,
 		statsWindow(p.Now), p.ID, p.AccountID))
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) EndpointList(ctx context.Context, p store.EndpointListParams) (s
 	}
 	q += ` ORDER BY e.seq DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return page, fmt.Errorf("list endpoints: %w", err)
 	}
@@ -139,7 +139,7 @@ func (s *Store) EndpointList(ctx context.Context, p store.EndpointListParams) (s
 // with the reason, so the log explains it) and stops all dispatch for it.
 func (s *Store) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams) error {
 	now := ms(p.Now)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx,
 			`UPDATE endpoints SET deleted_at = ?, updated_at = ?, next_due_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
@@ -154,8 +154,10 @@ func (s *Store) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams
 			 WHERE endpoint_seq = ? AND status IN ('pending', 'queued')`, now, seq); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, seq)
-		return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, seq); err != nil {
+			return err
+		}
+		return bumpSubscriptions(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)

@@ -13,12 +13,12 @@ import (
 // publishOperational publishes one of hookrelay's own events into the
 // operator account, inside the caller's transaction, so the event exists
 // if and only if what it reports happened.
-func publishOperational(ctx context.Context, tx *sql.Tx, eventType string, data any, now int64) error {
+func (s *Store) publishOperational(ctx context.Context, tx *wtx, eventType string, data any, now int64) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	return publishTx(ctx, tx, store.EventsPublishParams{
+	return s.publishTx(ctx, tx, store.EventsPublishParams{
 		Now:    fromMS(now),
 		Events: []store.PublishEvent{{AccountID: webhook.OperatorAccountID, Type: eventType, Data: b}},
 	}, make([]store.PublishResult, 1))
@@ -28,7 +28,7 @@ func publishOperational(ctx context.Context, tx *sql.Tx, eventType string, data 
 func (s *Store) EndpointDisable(ctx context.Context, p store.EndpointDisableParams) (bool, error) {
 	now := ms(p.Now)
 	changed := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		var url string
 		err := tx.QueryRowContext(ctx,
@@ -44,6 +44,9 @@ func (s *Store) EndpointDisable(ctx context.Context, p store.EndpointDisablePara
 			return err
 		}
 		changed = true
+		if err := bumpSubscriptions(ctx, tx); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx,
 			`UPDATE deliveries SET status = 'queued', next_attempt_at = NULL, updated_at = ?
 			 WHERE endpoint_seq = ? AND status = 'pending'`, now, seq)
@@ -54,7 +57,7 @@ func (s *Store) EndpointDisable(ctx context.Context, p store.EndpointDisablePara
 		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET queued_count = queued_count + ? WHERE seq = ?`, n, seq); err != nil {
 			return err
 		}
-		return publishOperational(ctx, tx, webhook.EventTypeEndpointDisabled, webhook.EndpointDisabledData{
+		return s.publishOperational(ctx, tx, webhook.EventTypeEndpointDisabled, webhook.EndpointDisabledData{
 			WebhookID: p.ID, AccountID: p.AccountID, URL: url, Reason: p.Reason, DisabledAt: webhook.FormatTimestamp(p.Now),
 		}, now)
 	})
@@ -70,7 +73,7 @@ func (s *Store) EndpointDisable(ctx context.Context, p store.EndpointDisablePara
 func (s *Store) EndpointEnable(ctx context.Context, p store.EndpointEnableParams) (bool, error) {
 	now := ms(p.Now)
 	changed := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		var url string
 		var queued int
@@ -89,7 +92,10 @@ func (s *Store) EndpointEnable(ctx context.Context, p store.EndpointEnableParams
 			return err
 		}
 		changed = true
-		return publishOperational(ctx, tx, webhook.EventTypeEndpointEnabled, webhook.EndpointEnabledData{
+		if err := bumpSubscriptions(ctx, tx); err != nil {
+			return err
+		}
+		return s.publishOperational(ctx, tx, webhook.EventTypeEndpointEnabled, webhook.EndpointEnabledData{
 			WebhookID: p.ID, AccountID: p.AccountID, URL: url, QueuedCount: queued, EnabledAt: webhook.FormatTimestamp(p.Now),
 		}, now)
 	})
@@ -106,11 +112,11 @@ func (s *Store) DeliveryQueuedList(ctx context.Context, p store.DeliveryQueuedLi
 	if err != nil {
 		return page, err
 	}
-	epSeq, err := endpointSeq(ctx, s.r, p.AccountID, p.EndpointID)
+	epSeq, err := endpointSeq(ctx, s.rd, p.AccountID, p.EndpointID)
 	if err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`
 		WHERE d.endpoint_seq = ? AND d.status = 'queued' AND d.seq > ? ORDER BY d.seq LIMIT ?`, epSeq, after, p.Limit+1)
 	if err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
@@ -141,7 +147,7 @@ func (s *Store) DeliveryQueuedList(ctx context.Context, p store.DeliveryQueuedLi
 func (s *Store) DeliveriesQueuedDeliver(ctx context.Context, p store.DeliveriesQueuedDeliverParams) (int, error) {
 	now := ms(p.Now)
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		var status string
 		err := tx.QueryRowContext(ctx, `SELECT seq, status FROM endpoints WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
@@ -180,7 +186,7 @@ func (s *Store) DeliveriesQueuedDeliver(ctx context.Context, p store.DeliveriesQ
 
 // dropQueued turns the n oldest queued deliveries of an endpoint into
 // dropped ones, keeping the counters in step.
-func dropQueued(ctx context.Context, tx *sql.Tx, endpointSeq int64, n int, reason string, now int64) error {
+func dropQueued(ctx context.Context, tx *wtx, endpointSeq int64, n int, reason string, now int64) error {
 	res, err := tx.ExecContext(ctx,
 		`UPDATE deliveries SET status = 'dropped', last_error = ?, updated_at = ?
 		 WHERE seq IN (SELECT seq FROM deliveries WHERE endpoint_seq = ? AND status = 'queued' ORDER BY seq LIMIT ?)`,
@@ -197,7 +203,7 @@ func dropQueued(ctx context.Context, tx *sql.Tx, endpointSeq int64, n int, reaso
 // QueueExpire drops queued deliveries past the age limit, oldest first.
 func (s *Store) QueueExpire(ctx context.Context, p store.QueueExpireParams) (int, error) {
 	var total int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLazy(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx,
 			`SELECT endpoint_seq, COUNT(*) FROM (SELECT endpoint_seq FROM deliveries WHERE status = 'queued' AND created_at < ?
 			 ORDER BY created_at LIMIT ?) GROUP BY endpoint_seq`, ms(p.Before), p.Limit)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
@@ -21,8 +22,8 @@ type target struct {
 // that any dispatcher's claim sees them.
 func (s *Store) EventsPublish(ctx context.Context, p store.EventsPublishParams) ([]store.PublishResult, error) {
 	results := make([]store.PublishResult, len(p.Events))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		return publishTx(ctx, tx, p, results)
+	err := s.tx(ctx, func(tx *wtx) error {
+		return s.publishTx(ctx, tx, p, results)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish %d events: %w", len(p.Events), err)
@@ -32,30 +33,30 @@ func (s *Store) EventsPublish(ctx context.Context, p store.EventsPublishParams) 
 
 // publishTx is the fan-out, shared by EventsPublish and the operational
 // events hookrelay emits inside other transactions.
-func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, results []store.PublishResult) error {
+func (s *Store) publishTx(ctx context.Context, tx *wtx, p store.EventsPublishParams, results []store.PublishResult) error {
 	now := ms(p.Now)
-	findEvent, err := tx.PrepareContext(ctx,
+	findEvent, err := tx.stmt(ctx,
 		`SELECT event_type, subject_id, data, deliveries, created_at FROM events WHERE account_id = ? AND id = ?`)
 	if err != nil {
 		return err
 	}
-	defer findEvent.Close()
-	insertEvent, err := tx.PrepareContext(ctx,
+	insertEvent, err := tx.stmt(ctx,
 		`INSERT INTO events (id, account_id, event_type, subject_id, data, deliveries, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
 	if err != nil {
 		return err
 	}
-	defer insertEvent.Close()
-	insertDelivery, err := tx.PrepareContext(ctx,
+	insertDelivery, err := tx.stmt(ctx,
 		`INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, event_type, subject_id, status, next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer insertDelivery.Close()
 
-	targets := map[[2]string][]target{}
+	subs, err := s.subs.snapshot(ctx, tx)
+	if err != nil {
+		return err
+	}
 	woken := map[int64]bool{}
 	queued := map[int64]int{}
 	for i, ev := range p.Events {
@@ -75,14 +76,9 @@ func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, res
 		} else {
 			ev.EventID = webhook.NewID("evt", p.Now)
 		}
-		key := [2]string{ev.AccountID, ev.Type}
-		ts, ok := targets[key]
-		if !ok {
-			ts, err = subscribers(ctx, tx, ev.AccountID, ev.Type)
-			if err != nil {
-				return err
-			}
-			targets[key] = ts
+		ts, err := subs.targets(ctx, tx, ev.AccountID, ev.Type)
+		if err != nil {
+			return err
 		}
 		var eventSeq int64
 		if err := insertEvent.QueryRowContext(ctx, ev.EventID, ev.AccountID, ev.Type, ev.SubjectID,
@@ -118,7 +114,7 @@ func publishTx(ctx context.Context, tx *sql.Tx, p store.EventsPublishParams, res
 // addQueued counts new queued deliveries and applies the queue's size
 // limit: beyond it the oldest become dropped, with the reason, never lost
 // without a trace.
-func addQueued(ctx context.Context, tx *sql.Tx, queued map[int64]int, limit int, now int64) error {
+func addQueued(ctx context.Context, tx *wtx, queued map[int64]int, limit int, now int64) error {
 	for seq, n := range queued {
 		var count int
 		if err := tx.QueryRowContext(ctx, `UPDATE endpoints SET queued_count = queued_count + ? WHERE seq = ? RETURNING queued_count`,
@@ -134,7 +130,60 @@ func addQueued(ctx context.Context, tx *sql.Tx, queued map[int64]int, limit int,
 	return nil
 }
 
-func subscribers(ctx context.Context, tx *sql.Tx, accountID, eventType string) ([]target, error) {
+// subscriptionCache keeps the fan-out of (account, event type) across
+// transactions. It is valid for one value of the subscriptions counter,
+// read in the publishing transaction itself, so it is never stale there.
+type subscriptionCache struct {
+	mu      sync.Mutex
+	version int64
+	m       map[[2]string][]target
+}
+
+// subsView is the cache as seen by one transaction.
+type subsView struct {
+	c       *subscriptionCache
+	version int64
+}
+
+func (c *subscriptionCache) snapshot(ctx context.Context, tx *wtx) (subsView, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'subscriptions'`).Scan(&v); err != nil {
+		return subsView{}, fmt.Errorf("subscriptions version: %w", err)
+	}
+	return subsView{c: c, version: v}, nil
+}
+
+func (v subsView) targets(ctx context.Context, tx *wtx, accountID, eventType string) ([]target, error) {
+	key := [2]string{accountID, eventType}
+	v.c.mu.Lock()
+	if v.c.version != v.version || v.c.m == nil {
+		v.c.version, v.c.m = v.version, map[[2]string][]target{}
+	}
+	ts, ok := v.c.m[key]
+	v.c.mu.Unlock()
+	if ok {
+		return ts, nil
+	}
+	ts, err := subscribers(ctx, tx, accountID, eventType)
+	if err != nil {
+		return nil, err
+	}
+	v.c.mu.Lock()
+	if v.c.version == v.version {
+		v.c.m[key] = ts
+	}
+	v.c.mu.Unlock()
+	return ts, nil
+}
+
+// bumpSubscriptions invalidates every process's fan-out cache; call it in
+// any transaction that changes who receives what.
+func bumpSubscriptions(ctx context.Context, tx *wtx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'subscriptions'`)
+	return err
+}
+
+func subscribers(ctx context.Context, tx *wtx, accountID, eventType string) ([]target, error) {
 	rows, err := tx.QueryContext(ctx,
 		`SELECT e.seq, e.id, e.status FROM subscriptions s JOIN endpoints e ON e.seq = s.endpoint_seq
 		 WHERE s.account_id = ? AND s.event_type IN (?, '*') AND e.deleted_at IS NULL
@@ -158,16 +207,15 @@ func subscribers(ctx context.Context, tx *sql.Tx, accountID, eventType string) (
 
 // lowerNextDue tells claimers that these endpoints have work due at `at`.
 // It only ever lowers next_due_at, so it cannot hide other due work.
-func lowerNextDue(ctx context.Context, tx *sql.Tx, endpoints map[int64]bool, at int64) error {
+func lowerNextDue(ctx context.Context, tx *wtx, endpoints map[int64]bool, at int64) error {
 	if len(endpoints) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx,
+	stmt, err := tx.stmt(ctx,
 		`UPDATE endpoints SET next_due_at = MIN(COALESCE(next_due_at, ?1), ?1) WHERE seq = ?2`)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for seq := range endpoints {
 		if _, err := stmt.ExecContext(ctx, at, seq); err != nil {
 			return fmt.Errorf("wake endpoint: %w", err)

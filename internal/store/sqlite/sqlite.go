@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -35,8 +36,15 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w *sql.DB // exactly one connection: all writes
-	r *sql.DB // read-only pool
+	w  *sql.DB // exactly one connection: all writes
+	r  *sql.DB // read-only pool
+	wc *stmtCache
+	rd pool // reads through prepared statements
+
+	wmu     sync.Mutex // serialises write transactions with their PRAGMA synchronous
+	durable bool       // the writer's current synchronous mode is FULL
+
+	subs subscriptionCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,11 +93,14 @@ func Open(path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
-	return &Store{w: w, r: r}, nil
+	wc := newStmtCache(w)
+	return &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true}, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.rd.c.close()
+	s.wc.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -132,17 +143,64 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a write transaction (BEGIN IMMEDIATE on the one writer).
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+// tx runs fn in a durable write transaction (BEGIN IMMEDIATE on the one
+// writer, fsynced at commit): anything the API acknowledges.
+func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error { return s.write(ctx, true, fn) }
+
+// txLazy runs fn in a write transaction that is not fsynced at commit
+// (synchronous=NORMAL): the dispatcher's bookkeeping — leases, attempt
+// results, pruning. A power cut may lose the last of these; the database
+// stays consistent and the deliveries concerned are simply sent again.
+// The next durable commit's fsync covers them too.
+func (s *Store) txLazy(ctx context.Context, fn func(*wtx) error) error {
+	return s.write(ctx, false, fn)
+}
+
+// exec runs one durable statement.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.tx(ctx, func(tx *wtx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) write(ctx context.Context, durable bool, fn func(*wtx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if durable != s.durable {
+		mode := "NORMAL"
+		if durable {
+			mode = "FULL"
+		}
+		if _, err := s.w.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+			return fmt.Errorf("set synchronous: %w", err)
+		}
+		s.durable = durable
+	}
 	t, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(t); err != nil {
+	w := &wtx{tx: t, c: s.wc, stmts: map[string]*sql.Stmt{}}
+	if err := fn(w); err != nil {
 		_ = t.Rollback()
 		return err
 	}
-	return t.Commit()
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	// Cache what this transaction had to prepare, now that the writer's
+	// connection is free. Queries built per call (IN lists of varying
+	// length) are not worth keeping.
+	for _, q := range w.misses {
+		if !strings.Contains(q, "IN (?,") {
+			_, _ = s.wc.get(ctx, q)
+		}
+	}
+	return nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -479,10 +479,15 @@ func testDueAndRecord(t *testing.T, open Opener) {
 	if len(due) != 4 {
 		t.Fatalf("%d due, want 4", len(due))
 	}
-	due, err = b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: ep.ID, Now: t0.Add(time.Second), Limit: 10, Exclude: ids[:2]})
+	first2, err := b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: ep.ID, Now: t0.Add(time.Second), Limit: 2})
 	must(t, err)
-	if len(due) != 2 || due[0].ID != ids[2] {
-		t.Fatalf("exclude ignored: %v", due)
+	due, err = b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: ep.ID, Now: t0.Add(time.Second), Limit: 10, After: &first2[1].Position})
+	must(t, err)
+	if len(due) != 2 || due[0].ID != ids[2] || due[1].ID != ids[3] {
+		t.Fatalf("continuing after the second delivery: %v", due)
+	}
+	if due, _ := b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: ep.ID, Now: t0.Add(time.Second), Limit: 10, After: &due[1].Position}); len(due) != 0 {
+		t.Fatal("deliveries after the last one")
 	}
 	if due, _ := b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: ep.ID, Now: t0.Add(-time.Second), Limit: 10}); len(due) != 0 {
 		t.Fatal("deliveries due before they were published")

@@ -105,6 +105,15 @@ CREATE TABLE subscriptions (
 ) WITHOUT ROWID;
 CREATE INDEX subscriptions_endpoint ON subscriptions (endpoint_seq);
 
+-- Bumped by every change to who receives what (endpoints created, deleted,
+-- enabled, disabled, resubscribed), so each process can cache the fan-out
+-- and know, with one read per transaction, when its cache is stale.
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('subscriptions', 0);
+
 CREATE TABLE events (
     seq        INTEGER PRIMARY KEY,
     id         TEXT NOT NULL,
@@ -118,6 +127,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_account_type ON events (account_id, event_type, seq);
 CREATE INDEX events_account ON events (account_id, seq);
+-- Looking up deliveries by generation (subject) id goes through the event:
+-- one index entry per event instead of one per delivery.
+CREATE INDEX events_account_subject ON events (account_id, subject_id) WHERE subject_id <> '';
 
 CREATE TABLE deliveries (
     seq              INTEGER PRIMARY KEY,
@@ -136,16 +148,24 @@ CREATE TABLE deliveries (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
--- The dispatcher's only read: an endpoint's due pending deliveries in order.
+-- Every index keyed by endpoint puts each insert on its own page (one per
+-- endpoint), and every page written costs a WAL frame at commit: deliveries
+-- keep only the indexes their hot paths and the delivery log's filters need.
+-- The dispatcher's read: an endpoint's due pending deliveries in order.
 CREATE INDEX deliveries_due ON deliveries (endpoint_seq, next_attempt_at, seq) WHERE status = 'pending';
--- The delivery log and its filters, newest first.
+-- The delivery log, newest first; filters on common values scan it.
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_seq, seq);
-CREATE INDEX deliveries_endpoint_status ON deliveries (endpoint_seq, status, seq);
 CREATE INDEX deliveries_endpoint_type ON deliveries (endpoint_seq, event_type, seq);
-CREATE INDEX deliveries_endpoint_subject ON deliveries (endpoint_seq, subject_id, seq);
-CREATE INDEX deliveries_event ON deliveries (event_seq);
+-- Rare statuses get small partial indexes, written only when a delivery
+-- takes the status; 'pending' uses deliveries_due, 'delivered' the scan.
+CREATE INDEX deliveries_failed ON deliveries (endpoint_seq, seq) WHERE status = 'failed';
+CREATE INDEX deliveries_queued ON deliveries (endpoint_seq, seq) WHERE status = 'queued';
+CREATE INDEX deliveries_dropped ON deliveries (endpoint_seq, seq) WHERE status = 'dropped';
 -- The queue's age limit finds the oldest queued deliveries of all endpoints.
-CREATE INDEX deliveries_queued ON deliveries (created_at) WHERE status = 'queued';
+CREATE INDEX deliveries_queued_age ON deliveries (created_at) WHERE status = 'queued';
+-- Append-only (times only grow): since/until become seq bounds through it.
+CREATE INDEX deliveries_created ON deliveries (created_at);
+CREATE INDEX deliveries_event ON deliveries (event_seq);
 
 CREATE TABLE attempts (
     seq              INTEGER PRIMARY KEY,
@@ -172,6 +192,7 @@ CREATE TABLE endpoint_stats (
 ) WITHOUT ROWID;
 
 -- +goose Down
+DROP TABLE counters;
 DROP TABLE endpoint_stats;
 DROP TABLE attempts;
 DROP TABLE deliveries;
