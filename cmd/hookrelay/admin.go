@@ -121,11 +121,8 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		m, err := st.MemberCreate(ctx, store.MemberCreateParams{ID: webhook.NewID("mem", now), AccountID: *account,
 			Email: strings.ToLower(strings.TrimSpace(*email)), Role: *role, PasswordHash: hash, Now: now})
-		if errors.Is(err, webhook.ErrConflict) {
-			return errors.New("the account already has this e-mail, or already has a primary owner")
-		}
 		if err != nil {
-			return err
+			return err // the store says why: a taken e-mail, or the primary-owner rule
 		}
 		return printJSON(stdout, map[string]string{"member_id": m.ID, "account_id": m.AccountID, "email": m.Email, "role": m.Role})
 	case "event-type":

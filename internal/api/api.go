@@ -47,6 +47,9 @@ type Deps struct {
 	// platform's own, are not limited.
 	RateLimit float64
 	RateBurst int
+	// QueueMax caps disabled endpoints' queues for events the API publishes
+	// itself (credits.low_balance), as the intake does for the others.
+	QueueMax int
 }
 
 // Server is the HTTP API.
@@ -57,8 +60,11 @@ type Server struct {
 	routes  []Route
 }
 
+// scopeOperator marks routes only operator keys may use.
+const scopeOperator = "operator"
+
 // Route is one authenticated route: its ServeMux pattern and the scope it
-// needs ("" for any key). Tests walk them all, so a new route cannot skip
+// needs ("" for any key, "operator" for operator keys only). Tests walk them all, so a new route cannot skip
 // the isolation and scope checks.
 type Route struct {
 	Pattern string
@@ -94,6 +100,9 @@ func (s *Server) register() {
 	s.handle("POST /v1/webhooks", manage, s.createWebhook)
 	s.handle("GET /v1/webhooks", read, s.listWebhooks)
 	s.handle("GET /v1/webhooks/{webhook_id}", read, s.getWebhook)
+	s.handle("PATCH /v1/webhooks/{webhook_id}", manage, s.updateWebhook)
+	s.handle("POST /v1/webhooks/{webhook_id}/rotate-secret", manage, s.rotateSecret)
+	s.handle("POST /v1/webhooks/{webhook_id}/recover", manage, s.recoverDeliveries)
 	s.handle("DELETE /v1/webhooks/{webhook_id}", manage, s.deleteWebhook)
 	s.handle("POST /v1/webhooks/{webhook_id}/test", manage, s.testWebhook)
 	s.handle("GET /v1/webhooks/{webhook_id}/deliveries", read, s.listDeliveries)
@@ -105,7 +114,9 @@ func (s *Server) register() {
 	s.handle("POST /v1/webhooks/{webhook_id}/queued/deliver", manage, s.deliverQueued)
 	s.handle("POST /v1/events", publish, s.publishEvent)
 	s.handle("POST /v1/events/batch", publish, s.publishBatch)
+	s.handle("GET /v1/events", read, s.listEvents)
 	s.handle("GET /v1/event-types", "", s.listEventTypes)
+	s.registerOperator()
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeData(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -177,16 +188,26 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Scope: scope})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, aerr := s.authenticate(r, scope)
-		if aerr == nil {
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		run := func(w http.ResponseWriter) {
 			err := h(w, r, c)
 			if err == nil {
 				return
 			}
+			var aerr *apiError
 			if !errors.As(err, &aerr) {
 				aerr = s.storeError(r, err)
 			}
+			writeError(w, aerr)
 		}
-		writeError(w, aerr)
+		if key := r.Header.Get("Idempotency-Key"); key != "" && r.Method == http.MethodPost {
+			s.idempotent(w, r, c, key, run)
+			return
+		}
+		run(w)
 	})
 }
 
@@ -232,6 +253,9 @@ func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError)
 			e.retryAfter = int(math.Ceil(wait.Seconds()))
 			return caller{}, e
 		}
+	}
+	if scope == scopeOperator && !key.Operator() {
+		return caller{}, errorf(http.StatusForbidden, "forbidden", "this route needs an operator key")
 	}
 	if scope != "" && !auth.HasScope(key, scope) {
 		return caller{}, errorf(http.StatusForbidden, "forbidden", "API key lacks the %s scope", scope)

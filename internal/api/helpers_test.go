@@ -151,6 +151,16 @@ func (b *bundle) newKey(t *testing.T, account string, scopes ...string) (id, tok
 	return id, token
 }
 
+// keyID returns the id of the key with this token.
+func (b *bundle) keyID(t *testing.T, token string) string {
+	t.Helper()
+	k, err := b.Store.APIKeyGetByHash(context.Background(), auth.HashKey(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID
+}
+
 type fixedResolver map[string][]netip.Addr
 
 func (r fixedResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {

@@ -37,7 +37,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c caller)
 	if err := s.validateURL(r.Context(), *req.URL); err != nil {
 		return err
 	}
-	events, aerr := s.validateSubscriptions(r.Context(), account, req.Events)
+	events, aerr := s.validateSubscriptions(r.Context(), account, req.Events, nil)
 	if aerr != nil {
 		return aerr
 	}
@@ -97,8 +97,10 @@ func (s *Server) validateURL(ctx context.Context, raw string) *apiError {
 }
 
 // validateSubscriptions checks an endpoint's event list against the
-// catalog and normalises it: duplicates removed, ["*"] alone.
-func (s *Server) validateSubscriptions(ctx context.Context, account string, events []string) ([]string, *apiError) {
+// catalog and normalises it: duplicates removed, ["*"] alone. A deprecated
+// type is refused unless it is in current (the endpoint already has it:
+// deprecation stops new subscriptions, not existing ones).
+func (s *Server) validateSubscriptions(ctx context.Context, account string, events, current []string) ([]string, *apiError) {
 	if len(events) == 0 {
 		return nil, invalid("events", "must be a non-empty array of event type names, or [\"*\"]")
 	}
@@ -121,7 +123,7 @@ func (s *Server) validateSubscriptions(ctx context.Context, account string, even
 		switch {
 		case !ok:
 			return nil, invalid(field, "unknown event type %q", name)
-		case t.Deprecated:
+		case t.Deprecated && !slices.Contains(current, name):
 			return nil, invalid(field, "event type %q is deprecated and takes no new subscriptions", name)
 		case name == webhook.EventTypeTest:
 			return nil, invalid(field, "%q is sent on demand to any endpoint and needs no subscription", name)

@@ -161,6 +161,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			RateLimit: cfg.RateLimit,
 			RateBurst: cfg.RateBurst,
+			QueueMax:  cfg.QueueMax,
 		})
 	}
 	return a, nil

@@ -44,6 +44,7 @@ type Store interface {
 	Prune(ctx context.Context, p store.PruneParams) (int, error)
 	QueueExpire(ctx context.Context, p store.QueueExpireParams) (int, error)
 	EndpointDisable(ctx context.Context, p store.EndpointDisableParams) (bool, error)
+	EndpointReload(ctx context.Context, p store.EndpointReloadParams) (store.ClaimedEndpoint, error)
 }
 
 // Config tunes the dispatcher. Zero values take the defaults in brackets.
@@ -256,16 +257,47 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 type endpointState struct {
 	id          string
 	accountID   string
-	url         string
 	strictOrder bool
 	createdAt   time.Time
-	secrets     []signing.Secret
+	target      *target              // replaced, never changed, when the endpoint is reloaded
 	health      store.EndpointHealth // owned by the worker while it holds the lease
 }
 
+// target is where and how to send; requests in flight keep the one they
+// started with while the worker loads a newer one.
+type target struct {
+	url     string
+	version int64 // the endpoint's secret_version this was loaded at
+	secrets []heldSecret
+}
+
+type heldSecret struct {
+	secret  signing.Secret
+	expires *time.Time // end of a rotation grace period
+}
+
+// signingSecrets returns the secrets that sign at now, newest first.
+func (t *target) signingSecrets(now time.Time) []signing.Secret {
+	out := make([]signing.Secret, 0, len(t.secrets))
+	for _, s := range t.secrets {
+		if s.expires == nil || s.expires.After(now) {
+			out = append(out, s.secret)
+		}
+	}
+	return out
+}
+
 func (d *Dispatcher) endpointState(c store.ClaimedEndpoint) (*endpointState, error) {
-	ep := &endpointState{id: c.ID, accountID: c.AccountID, url: c.URL, strictOrder: c.StrictOrder,
-		createdAt: c.CreatedAt, health: c.Health}
+	t, err := d.target(c)
+	if err != nil {
+		return nil, err
+	}
+	return &endpointState{id: c.ID, accountID: c.AccountID, strictOrder: c.StrictOrder,
+		createdAt: c.CreatedAt, health: c.Health, target: t}, nil
+}
+
+func (d *Dispatcher) target(c store.ClaimedEndpoint) (*target, error) {
+	t := &target{url: c.URL, version: c.SecretVersion}
 	for _, s := range c.Secrets {
 		plain, err := d.box.Open(s.Ciphertext, []byte(c.ID))
 		if err != nil {
@@ -275,12 +307,12 @@ func (d *Dispatcher) endpointState(c store.ClaimedEndpoint) (*endpointState, err
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %s secret: %w", c.ID, err)
 		}
-		ep.secrets = append(ep.secrets, sec)
+		t.secrets = append(t.secrets, heldSecret{secret: sec, expires: s.ExpiresAt})
 	}
-	if len(ep.secrets) == 0 {
+	if len(t.secrets) == 0 {
 		return nil, fmt.Errorf("endpoint %s has no valid secret", c.ID)
 	}
-	return ep, nil
+	return t, nil
 }
 
 // renewLoop keeps this process's leases alive and stops the workers of any
@@ -370,11 +402,14 @@ func (d *Dispatcher) Sweep(ctx context.Context) {
 			break
 		}
 	}
-	if d.cfg.Retention < 0 {
-		return
+	var before time.Time // zero: keep the log (retention off)
+	if d.cfg.Retention > 0 {
+		before = now.Add(-d.cfg.Retention)
 	}
 	for ctx.Err() == nil {
-		n, err := d.store.Prune(ctx, store.PruneParams{Before: now.Add(-d.cfg.Retention), Limit: batch})
+		// Idempotency keys answer repeats for 24 h (SPEC §3).
+		n, err := d.store.Prune(ctx, store.PruneParams{Before: before, Limit: batch,
+			IdempotencyBefore: now.Add(-24 * time.Hour)})
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("prune", "err", err)

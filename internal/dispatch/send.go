@@ -41,14 +41,14 @@ const (
 
 // send makes one attempt. ctx carries cancellation by us; the attempt's
 // own timeout is applied here so that a timeout can be told from a cancel.
-func (d *Dispatcher) send(ctx context.Context, ep *endpointState, dd store.DueDelivery) outcome {
+func (d *Dispatcher) send(ctx context.Context, tgt *target, dd store.DueDelivery) outcome {
 	body := webhook.Body(dd.EventType, dd.PublishedAt, dd.ID, dd.Data)
 	attemptAt := d.clock.Now()
 	out := outcome{attempt: webhook.Attempt{AttemptedAt: attemptAt}}
 
 	reqCtx, cancel := context.WithTimeoutCause(ctx, d.cfg.Timeout, errAttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, ep.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, tgt.url, bytes.NewReader(body))
 	if err != nil {
 		out.attempt.Error = "invalid endpoint url: " + err.Error()
 		return out
@@ -58,7 +58,7 @@ func (d *Dispatcher) send(ctx context.Context, ep *endpointState, dd store.DueDe
 		EventType:  dd.EventType,
 		Timestamp:  webhook.FormatTimestamp(dd.PublishedAt),
 		Body:       body,
-	}, ep.secrets, attemptAt)
+	}, tgt.signingSecrets(attemptAt), attemptAt)
 
 	start := time.Now()
 	resp, err := d.client.Do(req)

@@ -141,6 +141,14 @@ func (w *worker) run(ctx, workCtx context.Context) {
 					backoff = time.After(time.Second)
 				default:
 					want = len(due) == n+extra && !w.ep.strictOrder
+					if len(due) > 0 && due[len(due)-1].SecretVersion > w.ep.target.version {
+						// Rotated or edited since we loaded it: what follows is
+						// signed and sent with the new secrets and URL.
+						if err := w.reload(ctx); err != nil {
+							d.log.Error("reload endpoint", "endpoint", w.ep.id, "err", err)
+							backoff, due, pos = time.After(time.Second), nil, nil
+						}
+					}
 					for _, dd := range due {
 						if !w.ep.strictOrder {
 							p := dd.Position
@@ -158,7 +166,7 @@ func (w *worker) run(ctx, workCtx context.Context) {
 				dd := queue[0]
 				queue = queue[1:]
 				sending++
-				go w.sendOne(sendCtx, dd)
+				go w.sendOne(sendCtx, w.ep.target, dd)
 			}
 			if sending > 0 || len(tracked) > 0 || (want && limit > 0) || backoff != nil {
 				idleSince = time.Time{}
@@ -287,6 +295,20 @@ func (w *worker) lingerLeft(idleSince *time.Time, limit int) time.Duration {
 	return linger - time.Since(*idleSince)
 }
 
+// reload loads the endpoint's URL, ordering and secrets again.
+func (w *worker) reload(ctx context.Context) error {
+	c, err := w.d.store.EndpointReload(ctx, store.EndpointReloadParams{EndpointID: w.ep.id, Now: w.d.clock.Now()})
+	if err != nil {
+		return err
+	}
+	t, err := w.d.target(c)
+	if err != nil {
+		return err
+	}
+	w.ep.target, w.ep.strictOrder = t, c.StrictOrder
+	return nil
+}
+
 // release gives the lease back; false means work is due and we keep it.
 func (w *worker) release(ctx context.Context, force bool) bool {
 	ok, err := w.d.store.EndpointRelease(ctx, store.EndpointReleaseParams{
@@ -300,10 +322,10 @@ func (w *worker) release(ctx context.Context, force bool) bool {
 	return ok
 }
 
-func (w *worker) sendOne(ctx context.Context, dd store.DueDelivery) {
+func (w *worker) sendOne(ctx context.Context, tgt *target, dd store.DueDelivery) {
 	d := w.d
 	d.metrics.InFlight.Inc()
-	out := d.send(ctx, w.ep, dd)
+	out := d.send(ctx, tgt, dd)
 	d.metrics.InFlight.Dec()
 	if !out.abandoned && dd.AttemptCount == 0 {
 		d.metrics.PublishToFirstTry.Observe(out.attempt.AttemptedAt.Sub(dd.PublishedAt).Seconds())

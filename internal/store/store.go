@@ -21,6 +21,8 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 
 // Store is everything hookrelay persists.
 type Store interface {
+	OperatorStore // accounts, keys, members, catalog, credit alerts: operator.go
+
 	// Migrate applies pending schema migrations.
 	Migrate(ctx context.Context) error
 	// Ready reports an error unless the database answers and its schema is current.
@@ -100,6 +102,32 @@ type Store interface {
 	DeliveriesQueuedDeliver(ctx context.Context, p DeliveriesQueuedDeliverParams) (int, error)
 	// QueueExpire drops queued deliveries older than the queue's age limit.
 	QueueExpire(ctx context.Context, p QueueExpireParams) (int, error)
+
+	// EndpointUpdate changes an endpoint's URL, subscriptions, description
+	// or ordering; nil fields stay as they are.
+	EndpointUpdate(ctx context.Context, p EndpointUpdateParams) (webhook.Endpoint, error)
+	// EndpointRotateSecret adds a new signing secret; the valid old ones
+	// expire after the grace period (at once when it is zero).
+	EndpointRotateSecret(ctx context.Context, p EndpointRotateSecretParams) error
+	// EndpointReload re-reads what a dispatcher holding the endpoint uses
+	// to send (URL, ordering, secrets valid now): a DueDelivery carrying a
+	// newer SecretVersion than the one held tells it to.
+	EndpointReload(ctx context.Context, p EndpointReloadParams) (ClaimedEndpoint, error)
+	// DeliveriesRecover re-sends an endpoint's failed deliveries created in
+	// [Since, Until): pending, due now, with a fresh retry schedule.
+	// webhook.ErrConflict while the endpoint is disabled.
+	DeliveriesRecover(ctx context.Context, p DeliveriesRecoverParams) (int, error)
+	// EventList lists an account's events oldest first: the polling API.
+	EventList(ctx context.Context, p EventListParams) (Page[webhook.Event], error)
+
+	// IdempotencyBegin claims an idempotency key. It returns the stored
+	// response of a completed request with that key, or starts a new one;
+	// webhook.ErrConflict while another request holds the key.
+	IdempotencyBegin(ctx context.Context, p IdempotencyBeginParams) (*IdempotentResponse, error)
+	// IdempotencyComplete stores the response of a request begun with a key.
+	IdempotencyComplete(ctx context.Context, p IdempotencyCompleteParams) error
+	// IdempotencyAbort forgets a key whose request failed, so it can be retried.
+	IdempotencyAbort(ctx context.Context, p IdempotencyKey) error
 }
 
 // Page is one page of a list.
@@ -143,6 +171,7 @@ type EventTypeCreateParams struct {
 	Name        string
 	Description string
 	Example     json.RawMessage
+	Deprecated  bool
 	Now         time.Time
 }
 
@@ -242,13 +271,14 @@ type EndpointsClaimParams struct {
 
 // ClaimedEndpoint is what a dispatcher needs to send to an endpoint.
 type ClaimedEndpoint struct {
-	ID          string
-	AccountID   string
-	URL         string
-	StrictOrder bool
-	Secrets     []webhook.EndpointSecret // valid ones, newest first
-	CreatedAt   time.Time
-	Health      EndpointHealth
+	ID            string
+	AccountID     string
+	URL           string
+	StrictOrder   bool
+	Secrets       []webhook.EndpointSecret // valid ones, newest first
+	CreatedAt     time.Time
+	Health        EndpointHealth
+	SecretVersion int64
 }
 
 // EndpointHealth is the state behind the circuit breaker and auto-disable.
@@ -275,6 +305,74 @@ type EndpointReleaseParams struct {
 	// Force releases even with work due (at shutdown, so another node takes
 	// it over at once instead of after the lease expires).
 	Force bool
+}
+
+type EndpointUpdateParams struct {
+	AccountID   string
+	ID          string
+	URL         *string
+	Events      []string // nil: unchanged
+	Description *string
+	StrictOrder *bool
+	Now         time.Time
+}
+
+type EndpointRotateSecretParams struct {
+	AccountID string
+	ID        string
+	Secret    webhook.EndpointSecret
+	Grace     time.Duration
+	Now       time.Time
+}
+
+type EndpointReloadParams struct {
+	EndpointID string
+	Now        time.Time
+}
+
+type DeliveriesRecoverParams struct {
+	AccountID  string
+	EndpointID string
+	Since      time.Time
+	Until      *time.Time
+	Now        time.Time
+}
+
+type EventListParams struct {
+	AccountID string
+	EventType string
+	Cursor    string
+	Limit     int
+}
+
+// IdempotencyKey names a key within the scope that used it (an API key).
+type IdempotencyKey struct {
+	Scope string
+	Key   string
+}
+
+type IdempotencyBeginParams struct {
+	IdempotencyKey
+	Fingerprint []byte // hash of the request: method, path, query and body
+	Now         time.Time
+	// StaleAfter lets a request take over a key whose first request never
+	// completed (its process died) after this long.
+	StaleAfter time.Duration
+}
+
+// IdempotentResponse is a stored answer. Mismatch is set when the key was
+// first used with another request: nothing was stored for this one.
+type IdempotentResponse struct {
+	Status   int
+	Body     []byte
+	Mismatch bool
+}
+
+type IdempotencyCompleteParams struct {
+	IdempotencyKey
+	Status int
+	Body   []byte
+	Now    time.Time
 }
 
 type DeliveriesDueParams struct {
@@ -306,8 +404,9 @@ type DueDelivery struct {
 	PublishedAt     time.Time
 	DueAt           time.Time
 	Position        DuePosition
-	AttemptCount    int // attempts so far, over all replays
-	ScheduleAttempt int // attempts since the schedule last started
+	SecretVersion   int64 // the endpoint's secrets version when read
+	AttemptCount    int   // attempts so far, over all replays
+	ScheduleAttempt int   // attempts since the schedule last started
 }
 
 // AttemptResult is one finished attempt and what it decided.
@@ -327,6 +426,8 @@ type AttemptResult struct {
 type PruneParams struct {
 	Before time.Time
 	Limit  int
+	// IdempotencyBefore: stored idempotent responses older than this go too.
+	IdempotencyBefore time.Time
 }
 
 type EndpointDisableParams struct {

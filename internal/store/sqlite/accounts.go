@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hookrelay/hookrelay/internal/store"
@@ -85,12 +86,20 @@ func (s *Store) APIKeyRevoke(ctx context.Context, p store.APIKeyRevokeParams) er
 	return nil
 }
 
-// MemberCreate adds a dashboard login to an account. The database refuses a
-// second primary owner.
+// MemberCreate adds a dashboard login to an account, keeping exactly one
+// primary owner: the first member must be it and a second is refused
+// (webhook.ErrConflict, saying why); so is an email the account has. An
+// unknown account is webhook.ErrNotFound.
 func (s *Store) MemberCreate(ctx context.Context, p store.MemberCreateParams) (webhook.Member, error) {
-	_, err := s.exec(ctx,
-		`INSERT INTO members (id, account_id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.ID, p.AccountID, p.Email, p.Role, p.PasswordHash, ms(p.Now))
+	err := s.tx(ctx, func(tx *wtx) error {
+		if err := checkNewMember(ctx, tx, p); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO members (id, account_id, email, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.ID, p.AccountID, p.Email, p.Role, p.PasswordHash, ms(p.Now))
+		return err
+	})
 	if err != nil {
 		return webhook.Member{}, fmt.Errorf("create member: %w", mapErr(err))
 	}
@@ -99,17 +108,17 @@ func (s *Store) MemberCreate(ctx context.Context, p store.MemberCreateParams) (w
 
 // EventTypeCreate adds a type to the catalog.
 func (s *Store) EventTypeCreate(ctx context.Context, p store.EventTypeCreateParams) (webhook.EventType, error) {
-	var example sql.NullString
-	if len(p.Example) > 0 {
-		example = sql.NullString{String: string(p.Example), Valid: true}
-	}
 	_, err := s.exec(ctx,
-		`INSERT INTO event_types (name, description, example, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		p.Name, p.Description, example, ms(p.Now), ms(p.Now))
-	if err != nil {
-		return webhook.EventType{}, fmt.Errorf("create event type: %w", mapErr(err))
+		`INSERT INTO event_types (name, description, example, deprecated, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.Name, p.Description, nullJSON(p.Example), p.Deprecated, ms(p.Now), ms(p.Now))
+	if errors.Is(mapErr(err), webhook.ErrConflict) {
+		return webhook.EventType{}, fmt.Errorf("create event type: %w: event type %q already exists", webhook.ErrConflict, p.Name)
 	}
-	return webhook.EventType{Name: p.Name, Description: p.Description, Example: p.Example, CreatedAt: fromMS(ms(p.Now))}, nil
+	if err != nil {
+		return webhook.EventType{}, fmt.Errorf("create event type: %w", err)
+	}
+	return webhook.EventType{Name: p.Name, Description: p.Description, Example: p.Example, Deprecated: p.Deprecated,
+		CreatedAt: fromMS(ms(p.Now))}, nil
 }
 
 // EventTypeList returns the whole catalog by name.

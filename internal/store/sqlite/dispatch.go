@@ -30,7 +30,7 @@ func (s *Store) EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams
 			     AND (breaker_open_until IS NULL OR breaker_open_until <= ?3)
 			   ORDER BY next_due_at LIMIT ?4)
 			 RETURNING seq, id, account_id, url, strict_order, created_at,
-			   consecutive_failures, breaker_trips, breaker_open_until, failed_deliveries, last_success_at`,
+			   consecutive_failures, breaker_trips, breaker_open_until, failed_deliveries, last_success_at, secret_version`,
 			p.Owner, ms(p.LeaseUntil), now, p.Limit)
 		if err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams
 			var openUntil, lastSuccess sql.NullInt64
 			h := &c.Health
 			if err := rows.Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder, &created,
-				&h.ConsecutiveFailures, &h.BreakerTrips, &openUntil, &h.FailedDeliveries, &lastSuccess); err != nil {
+				&h.ConsecutiveFailures, &h.BreakerTrips, &openUntil, &h.FailedDeliveries, &lastSuccess, &c.SecretVersion); err != nil {
 				rows.Close()
 				return err
 			}
@@ -170,8 +170,9 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 }
 
 // dueColumns are what a delivery's body and retry policy need.
-const dueColumns = `SELECT d.seq, d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt
-	FROM deliveries d JOIN events v ON v.seq = d.event_seq `
+const dueColumns = `SELECT d.seq, d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt,
+	  e.secret_version
+	FROM endpoints e JOIN deliveries d ON d.endpoint_seq = e.seq JOIN events v ON v.seq = d.event_seq `
 
 // DeliveriesDue reads an endpoint's due pending deliveries with their
 // event, in due order, continuing after p.After. One query text for every
@@ -185,7 +186,7 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 		afterAt, afterSeq = ms(p.After.DueAt), p.After.Seq
 	}
 	return scanDue(s.rd.QueryContext(ctx, dueColumns+`
-		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?1) AND d.status = 'pending'
+		WHERE e.id = ?1 AND d.status = 'pending'
 		  AND d.next_attempt_at <= ?2 AND (d.next_attempt_at, d.seq) > (?3, ?4)
 		ORDER BY d.next_attempt_at, d.seq LIMIT ?5`, p.EndpointID, ms(p.Now), afterAt, afterSeq, p.Limit))
 }
@@ -194,7 +195,7 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 // one the caller already holds (p.After).
 func (s *Store) dueStrict(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
 	due, err := scanDue(s.rd.QueryContext(ctx, dueColumns+`
-		WHERE d.endpoint_seq = (SELECT seq FROM endpoints WHERE id = ?) AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
+		WHERE e.id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
 	if err != nil || len(due) == 0 {
 		return nil, err
 	}
@@ -213,7 +214,8 @@ func scanDue(rows *sql.Rows, err error) ([]store.DueDelivery, error) {
 	for rows.Next() {
 		var d store.DueDelivery
 		var published, due int64
-		if err := rows.Scan(&d.Position.Seq, &d.ID, &d.EventID, &d.EventType, &d.Data, &published, &due, &d.AttemptCount, &d.ScheduleAttempt); err != nil {
+		if err := rows.Scan(&d.Position.Seq, &d.ID, &d.EventID, &d.EventType, &d.Data, &published, &due, &d.AttemptCount,
+			&d.ScheduleAttempt, &d.SecretVersion); err != nil {
 			return nil, fmt.Errorf("due deliveries: %w", err)
 		}
 		d.PublishedAt = fromMS(published)
@@ -391,6 +393,11 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_stats WHERE hour < ?`, before); err != nil {
 			return err
+		}
+		if !p.IdempotencyBefore.IsZero() {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(p.IdempotencyBefore)); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx,
 			`DELETE FROM events WHERE seq IN (

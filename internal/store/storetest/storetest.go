@@ -99,6 +99,8 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("Prune", func(t *testing.T) { t.Parallel(); testPrune(t, open) })
 	t.Run("ConcurrentPublish", func(t *testing.T) { t.Parallel(); testConcurrentPublish(t, open) })
 	exerciseHealth(t, open)
+	exerciseEdit(t, open)
+	exerciseOperator(t, open)
 }
 
 func testAccounts(t *testing.T, open Opener) {

@@ -79,6 +79,7 @@ CREATE TABLE endpoints (
     breaker_open_until   INTEGER,                    -- no attempts before this; one probe after it
     failed_deliveries    INTEGER NOT NULL DEFAULT 0, -- deliveries in a row that exhausted their retries
     last_success_at      INTEGER,
+    secret_version       INTEGER NOT NULL DEFAULT 0, -- bumped by rotation: dispatchers reload secrets
     queued_count         INTEGER NOT NULL DEFAULT 0, -- kept in step with deliveries in status queued
     dropped_count        INTEGER NOT NULL DEFAULT 0  -- queued deliveries that fell out of the queue's limits
 );
@@ -191,7 +192,47 @@ CREATE TABLE endpoint_stats (
     PRIMARY KEY (endpoint_seq, hour)
 ) WITHOUT ROWID;
 
+-- Idempotency-Key: the first response to a key, replayed byte for byte to
+-- a repeat for 24 h. status is NULL while the first request is running.
+CREATE TABLE idempotency_keys (
+    scope        TEXT NOT NULL, -- the API key that used it
+    key          TEXT NOT NULL,
+    fingerprint  BLOB NOT NULL, -- SHA-256 of method, path, query and body
+    status       INTEGER,
+    body         BLOB,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- The operator's lists: an account's keys (newest first) and members.
+CREATE INDEX api_keys_account ON api_keys (account_id, seq) WHERE account_id IS NOT NULL;
+CREATE INDEX members_account ON members (account_id, seq);
+
+-- Credit alerts (SPEC §8). A threshold is armed until a reported balance
+-- falls below it (which publishes credits.low_balance and disarms it), and
+-- armed again when a reported balance rises above it.
+CREATE TABLE credit_thresholds (
+    account_id TEXT NOT NULL,
+    threshold  REAL NOT NULL,
+    armed      INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, threshold)
+) WITHOUT ROWID;
+
+-- The last balance reported for each account.
+CREATE TABLE credit_balances (
+    account_id  TEXT PRIMARY KEY,
+    balance     REAL NOT NULL,
+    reported_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- +goose Down
+DROP TABLE credit_balances;
+DROP TABLE credit_thresholds;
+DROP INDEX members_account;
+DROP INDEX api_keys_account;
+DROP TABLE idempotency_keys;
 DROP TABLE counters;
 DROP TABLE endpoint_stats;
 DROP TABLE attempts;

@@ -1,0 +1,270 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hookrelay/hookrelay/internal/auth"
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+// registerOperator registers the operator's routes: accounts, API keys,
+// members, the event-type catalog and credit alerts. Only operator keys
+// may use them; they name the account in the path, never with ?account_id=.
+func (s *Server) registerOperator() {
+	op := scopeOperator
+	s.handle("POST /v1/accounts", op, s.createAccount)
+	s.handle("GET /v1/accounts", op, s.listAccounts)
+	s.handle("GET /v1/accounts/{account_id}", op, s.getAccount)
+
+	s.handle("POST /v1/accounts/{account_id}/api-keys", op, s.createAPIKey)
+	s.handle("GET /v1/accounts/{account_id}/api-keys", op, s.listAPIKeys)
+	s.handle("DELETE /v1/accounts/{account_id}/api-keys/{api_key_id}", op, s.revokeAPIKey)
+
+	s.handle("POST /v1/accounts/{account_id}/members", op, s.createMember)
+	s.handle("GET /v1/accounts/{account_id}/members", op, s.listMembers)
+	s.handle("PATCH /v1/accounts/{account_id}/members/{member_id}", op, s.updateMember)
+	s.handle("DELETE /v1/accounts/{account_id}/members/{member_id}", op, s.deleteMember)
+
+	s.handle("POST /v1/event-types", op, s.createEventType)
+	s.handle("PATCH /v1/event-types/{name}", op, s.updateEventType)
+
+	s.handle("PUT /v1/accounts/{account_id}/credit-alerts", op, s.setCreditAlerts)
+	s.handle("POST /v1/accounts/{account_id}/balance", op, s.reportBalance)
+}
+
+// Bodies of the operator's routes are small.
+const operatorBodyBytes = 64 << 10
+
+var (
+	accountShape      = shape{"name": nil}
+	apiKeyShape       = shape{"name": nil, "scopes": nil}
+	memberShape       = shape{"email": nil, "role": nil, "password": nil}
+	eventTypeShape    = shape{"name": nil, "description": nil, "example": nil, "deprecated": nil}
+	eventTypePatch    = shape{"description": nil, "example": nil, "deprecated": nil}
+	creditAlertsShape = shape{"thresholds": nil}
+	balanceShape      = shape{"balance": nil}
+)
+
+// field is a member of a PATCH body: absent, null, or a value. PATCH tells
+// "leave it" (absent) from "clear it" (null) from a new value.
+type field[T any] struct {
+	Set  bool
+	Null bool
+	V    T
+}
+
+func (f *field[T]) UnmarshalJSON(b []byte) error {
+	f.Set = true
+	if string(b) == "null" {
+		f.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &f.V)
+}
+
+// pathAccount returns the account named in the path, 404 when unknown.
+func (s *Server) pathAccount(r *http.Request) (webhook.Account, error) {
+	a, err := s.Store.AccountGet(r.Context(), r.PathValue("account_id"))
+	if errors.Is(err, webhook.ErrNotFound) {
+		return a, notFound("account")
+	}
+	return a, err
+}
+
+// checkName accepts a display name: 1-max characters once trimmed, no
+// control characters.
+func checkName(field, v string, max int) (string, *apiError) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", invalid(field, "is required")
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return "", invalid(field, "must be at most %d characters, got %d", max, n)
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return "", invalid(field, "must not contain control characters")
+	}
+	return v, nil
+}
+
+type accountView struct {
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+}
+
+func toAccountView(a webhook.Account) accountView {
+	return accountView{AccountID: a.ID, Name: a.Name, CreatedAt: apiTime(a.CreatedAt)}
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req struct {
+		Name *string `json:"name"`
+	}
+	if err := decode(w, r, operatorBodyBytes, accountShape, &req); err != nil {
+		return err
+	}
+	if req.Name == nil {
+		return invalid("name", "is required")
+	}
+	name, aerr := checkName("name", *req.Name, 200)
+	if aerr != nil {
+		return aerr
+	}
+	now := s.Clock.Now()
+	a, err := s.Store.AccountCreate(r.Context(), store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: name, Now: now})
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusCreated, toAccountView(a))
+	return nil
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, c caller) error {
+	limit, cursor, aerr := pageParams(r)
+	if aerr != nil {
+		return aerr
+	}
+	search := r.URL.Query().Get("search")
+	if len(search) > 200 {
+		return invalid("search", "must be at most 200 characters")
+	}
+	page, err := s.Store.AccountList(r.Context(), store.AccountListParams{Search: search, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	views := make([]accountView, len(page.Items))
+	for i, a := range page.Items {
+		views[i] = toAccountView(a)
+	}
+	writeList(w, views, page.NextCursor)
+	return nil
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, c caller) error {
+	a, err := s.pathAccount(r)
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusOK, toAccountView(a))
+	return nil
+}
+
+type apiKeyView struct {
+	APIKeyID  string   `json:"api_key_id"`
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	KeyPrefix string   `json:"key_prefix"`
+	CreatedAt string   `json:"created_at"`
+	RevokedAt *string  `json:"revoked_at"`
+}
+
+// createdAPIKey is the creation answer: the key, shown this once, and
+// nothing about revocation yet.
+type createdAPIKey struct {
+	APIKeyID  string   `json:"api_key_id"`
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	KeyPrefix string   `json:"key_prefix"`
+	Key       string   `json:"key"`
+	CreatedAt string   `json:"created_at"`
+}
+
+func toAPIKeyView(k webhook.APIKey) apiKeyView {
+	return apiKeyView{APIKeyID: k.ID, Name: k.Name, Scopes: k.Scopes, KeyPrefix: k.Prefix,
+		CreatedAt: apiTime(k.CreatedAt), RevokedAt: apiTimePtr(k.RevokedAt)}
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req struct {
+		Name   *string  `json:"name"`
+		Scopes []string `json:"scopes"`
+	}
+	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
+		return err
+	}
+	acc, err := s.pathAccount(r)
+	if err != nil {
+		return err
+	}
+	if req.Name == nil {
+		return invalid("name", "is required")
+	}
+	name, aerr := checkName("name", *req.Name, 100)
+	if aerr != nil {
+		return aerr
+	}
+	if err := auth.ValidateScopes(req.Scopes); err != nil {
+		return invalid("scopes", "%s", err.Error())
+	}
+	var scopes []string
+	for _, sc := range req.Scopes {
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	key, hash := auth.NewKey(false)
+	now := s.Clock.Now()
+	k, err := s.Store.APIKeyCreate(r.Context(), store.APIKeyCreateParams{
+		ID: webhook.NewID("key", now), AccountID: acc.ID, Name: name, Prefix: auth.DisplayPrefix(key),
+		Hash: hash, Scopes: scopes, Now: now,
+	})
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusCreated, createdAPIKey{APIKeyID: k.ID, Name: k.Name, Scopes: k.Scopes, KeyPrefix: k.Prefix,
+		Key: key, CreatedAt: apiTime(k.CreatedAt)})
+	return nil
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, c caller) error {
+	limit, cursor, aerr := pageParams(r)
+	if aerr != nil {
+		return aerr
+	}
+	acc, err := s.pathAccount(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.Store.APIKeyList(r.Context(), store.APIKeyListParams{AccountID: acc.ID, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	views := make([]apiKeyView, len(page.Items))
+	for i, k := range page.Items {
+		views[i] = toAPIKeyView(k)
+	}
+	writeList(w, views, page.NextCursor)
+	return nil
+}
+
+// revokeAPIKey revokes at once: every request looks its key up, so the
+// next one with it is refused on every node. Revoking again is harmless
+// and keeps the first revocation time.
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, c caller) error {
+	acc, err := s.pathAccount(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("api_key_id")
+	err = s.Store.APIKeyRevoke(r.Context(), store.APIKeyRevokeParams{AccountID: acc.ID, ID: id, Now: s.Clock.Now()})
+	if errors.Is(err, webhook.ErrNotFound) {
+		return notFound("API key")
+	}
+	if err != nil {
+		return err
+	}
+	k, err := s.Store.APIKeyGet(r.Context(), store.APIKeyGetParams{AccountID: acc.ID, ID: id})
+	if err != nil {
+		return err
+	}
+	writeData(w, http.StatusOK, toAPIKeyView(k))
+	return nil
+}

@@ -1,0 +1,254 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/webhook"
+)
+
+// EndpointUpdate changes what was given. New subscriptions take effect for
+// events published after the commit; deliveries already created stay.
+func (s *Store) EndpointUpdate(ctx context.Context, p store.EndpointUpdateParams) (webhook.Endpoint, error) {
+	now := ms(p.Now)
+	err := s.tx(ctx, func(tx *wtx) error {
+		seq, err := endpointSeq(ctx, tx, p.AccountID, p.ID)
+		if err != nil {
+			return err
+		}
+		set := func(col string, v any) error {
+			_, err := tx.ExecContext(ctx, `UPDATE endpoints SET `+col+` = ?, updated_at = ? WHERE seq = ?`, v, now, seq)
+			return err
+		}
+		if p.URL != nil {
+			if err := set("url", *p.URL); err != nil {
+				return err
+			}
+		}
+		if p.Description != nil {
+			if err := set("description", *p.Description); err != nil {
+				return err
+			}
+		}
+		if p.StrictOrder != nil {
+			if err := set("strict_order", *p.StrictOrder); err != nil {
+				return err
+			}
+		}
+		if p.Events != nil {
+			events, err := json.Marshal(p.Events)
+			if err != nil {
+				return err
+			}
+			if err := set("events", string(events)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, seq); err != nil {
+				return err
+			}
+			for _, t := range p.Events {
+				if _, err := tx.ExecContext(ctx,
+					`INSERT OR IGNORE INTO subscriptions (account_id, event_type, endpoint_seq) VALUES (?, ?, ?)`,
+					p.AccountID, t, seq); err != nil {
+					return err
+				}
+			}
+		}
+		// A new URL or ordering must reach the dispatcher holding the lease:
+		// it reloads the endpoint with its secrets.
+		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET secret_version = secret_version + 1 WHERE seq = ?`, seq); err != nil {
+			return err
+		}
+		return bumpSubscriptions(ctx, tx)
+	})
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("update endpoint: %w", mapErr(err))
+	}
+	return s.EndpointGet(ctx, store.EndpointGetParams{AccountID: p.AccountID, ID: p.ID, Now: p.Now})
+}
+
+// EndpointRotateSecret adds a secret and shortens the life of the others.
+func (s *Store) EndpointRotateSecret(ctx context.Context, p store.EndpointRotateSecretParams) error {
+	now := ms(p.Now)
+	until := now + p.Grace.Milliseconds()
+	err := s.tx(ctx, func(tx *wtx) error {
+		seq, err := endpointSeq(ctx, tx, p.AccountID, p.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE endpoint_secrets SET expires_at = ? WHERE endpoint_seq = ? AND (expires_at IS NULL OR expires_at > ?)`,
+			until, seq, until); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO endpoint_secrets (endpoint_seq, ciphertext, prefix, created_at, expires_at) VALUES (?, ?, ?, ?, NULL)`,
+			seq, p.Secret.Ciphertext, p.Secret.Prefix, now); err != nil {
+			return err
+		}
+		// Expired secrets are kept no longer than needed.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_secrets WHERE endpoint_seq = ? AND expires_at <= ?`, seq, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE endpoints SET secret_version = secret_version + 1, updated_at = ? WHERE seq = ?`, now, seq)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rotate secret: %w", mapErr(err))
+	}
+	return nil
+}
+
+// EndpointReload re-reads an endpoint for the dispatcher holding it.
+func (s *Store) EndpointReload(ctx context.Context, p store.EndpointReloadParams) (store.ClaimedEndpoint, error) {
+	var c store.ClaimedEndpoint
+	var seq, created int64
+	if err := s.rd.QueryRowContext(ctx, `SELECT seq, id, account_id, url, strict_order, created_at, secret_version FROM endpoints WHERE id = ?`,
+		p.EndpointID).Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder, &created, &c.SecretVersion); err != nil {
+		return c, fmt.Errorf("reload endpoint: %w", mapErr(err))
+	}
+	c.CreatedAt = fromMS(created)
+	secrets, err := validSecrets(ctx, s.rd, seq, ms(p.Now))
+	if err != nil {
+		return c, fmt.Errorf("reload endpoint: %w", err)
+	}
+	c.Secrets = secrets
+	return c, nil
+}
+
+// DeliveriesRecover makes failed deliveries in the window pending again,
+// due now and in their publish order.
+func (s *Store) DeliveriesRecover(ctx context.Context, p store.DeliveriesRecoverParams) (int, error) {
+	now := ms(p.Now)
+	until := int64(1<<63 - 1)
+	if p.Until != nil {
+		until = ms(*p.Until)
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *wtx) error {
+		seq, err := activeEndpointSeq(ctx, tx, p.AccountID, p.EndpointID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE deliveries SET status = 'pending', schedule_attempt = 0, next_attempt_at = ?, updated_at = ?
+			 WHERE endpoint_seq = ? AND status = 'failed' AND created_at >= ? AND created_at < ?`,
+			now, now, seq, ms(p.Since), until)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n > 0 {
+			return lowerNextDue(ctx, tx, map[int64]bool{seq: true}, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recover deliveries: %w", err)
+	}
+	return int(n), nil
+}
+
+// EventList lists an account's events oldest first, after the cursor.
+func (s *Store) EventList(ctx context.Context, p store.EventListParams) (store.Page[webhook.Event], error) {
+	var page store.Page[webhook.Event]
+	after, err := store.DecodeCursor(p.Cursor)
+	if err != nil {
+		return page, err
+	}
+	q := `SELECT seq, id, event_type, subject_id, data, deliveries, created_at FROM events WHERE account_id = ? AND seq > ?`
+	args := []any{p.AccountID, after}
+	if p.EventType != "" {
+		q += ` AND event_type = ?`
+		args = append(args, p.EventType)
+	}
+	q += ` ORDER BY seq LIMIT ?`
+	args = append(args, p.Limit+1)
+	rows, err := s.rd.QueryContext(ctx, q, args...)
+	if err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var last int64
+	for rows.Next() {
+		var e webhook.Event
+		var seq, created int64
+		var data []byte
+		if err := rows.Scan(&seq, &e.ID, &e.Type, &e.SubjectID, &data, &e.Deliveries, &created); err != nil {
+			return page, fmt.Errorf("list events: %w", err)
+		}
+		if len(page.Items) == p.Limit {
+			page.NextCursor = store.EncodeCursor(last)
+			break
+		}
+		e.AccountID, e.Data, e.CreatedAt = p.AccountID, data, fromMS(created)
+		page.Items = append(page.Items, e)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	// The last page still gets a cursor: a poller resumes from it and sees
+	// only what is published later.
+	if page.NextCursor == "" && last > 0 {
+		page.NextCursor = store.EncodeCursor(last)
+	}
+	return page, nil
+}
+
+// IdempotencyBegin claims (scope, key), or reports what holds it.
+func (s *Store) IdempotencyBegin(ctx context.Context, p store.IdempotencyBeginParams) (*store.IdempotentResponse, error) {
+	now := ms(p.Now)
+	var out *store.IdempotentResponse
+	err := s.tx(ctx, func(tx *wtx) error {
+		var fp, body []byte
+		var status sql.NullInt64
+		var created int64
+		err := tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE scope = ? AND key = ?`,
+			p.Scope, p.Key).Scan(&fp, &status, &body, &created)
+		switch {
+		case err == sql.ErrNoRows:
+		case err != nil:
+			return err
+		case string(fp) != string(p.Fingerprint):
+			out = &store.IdempotentResponse{Mismatch: true}
+			return nil
+		case status.Valid:
+			out = &store.IdempotentResponse{Status: int(status.Int64), Body: body}
+			return nil
+		case now-created < p.StaleAfter.Milliseconds():
+			return fmt.Errorf("%w: a request with this Idempotency-Key is in progress", webhook.ErrConflict)
+		}
+		// New, or abandoned by a request that never completed: ours now.
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, created_at = excluded.created_at, status = NULL, body = NULL`,
+			p.Scope, p.Key, p.Fingerprint, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
+	}
+	return out, nil
+}
+
+// IdempotencyComplete stores the response for replays.
+func (s *Store) IdempotencyComplete(ctx context.Context, p store.IdempotencyCompleteParams) error {
+	_, err := s.exec(ctx, `UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?`,
+		p.Status, p.Body, p.Scope, p.Key)
+	if err != nil {
+		return fmt.Errorf("idempotency key: %w", err)
+	}
+	return nil
+}
+
+// IdempotencyAbort releases a key.
+func (s *Store) IdempotencyAbort(ctx context.Context, p store.IdempotencyKey) error {
+	_, err := s.exec(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL`, p.Scope, p.Key)
+	if err != nil {
+		return fmt.Errorf("idempotency key: %w", err)
+	}
+	return nil
+}
