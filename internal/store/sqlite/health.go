@@ -116,7 +116,8 @@ func (s *Store) DeliveryQueuedList(ctx context.Context, p store.DeliveryQueuedLi
 	if err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
 	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d INDEXED BY deliveries_queued
+		JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq
 		WHERE d.endpoint_seq = ? AND d.status = 'queued' AND d.seq > ? ORDER BY d.seq LIMIT ?`, epSeq, after, p.Limit+1)
 	if err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
