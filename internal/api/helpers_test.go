@@ -58,9 +58,9 @@ type options struct {
 	burst int
 }
 
-func setup(t *testing.T) *bundle { return setupWith(t, options{}) }
+func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
 
-func setupWith(t *testing.T, o options) *bundle {
+func setupWith(t testing.TB, o options) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "api.db")
@@ -139,7 +139,7 @@ func setupWith(t *testing.T, o options) *bundle {
 
 // newKey stores a key (an operator key when account is "") and returns its
 // id and the token.
-func (b *bundle) newKey(t *testing.T, account string, scopes ...string) (id, token string) {
+func (b *bundle) newKey(t testing.TB, account string, scopes ...string) (id, token string) {
 	t.Helper()
 	token, hash := auth.NewKey(account == "")
 	id = webhook.NewID("key", b.Clock.Now())
@@ -185,7 +185,7 @@ type envelope struct {
 
 // do sends body (nil: none; []byte or string: as is; anything else:
 // marshalled) as application/json.
-func (b *bundle) do(t *testing.T, method, path, key string, body any) (int, envelope) {
+func (b *bundle) do(t testing.TB, method, path, key string, body any) (int, envelope) {
 	t.Helper()
 	var raw []byte
 	ctype := ""
@@ -207,7 +207,7 @@ func (b *bundle) do(t *testing.T, method, path, key string, body any) (int, enve
 }
 
 // send is do with an explicit Content-Type ("" sends none).
-func (b *bundle) send(t *testing.T, method, path, key, ctype string, body []byte) (int, envelope) {
+func (b *bundle) send(t testing.TB, method, path, key, ctype string, body []byte) (int, envelope) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -226,7 +226,7 @@ func (b *bundle) send(t *testing.T, method, path, key, ctype string, body []byte
 	return b.roundTrip(t, req)
 }
 
-func (b *bundle) roundTrip(t *testing.T, req *http.Request) (int, envelope) {
+func (b *bundle) roundTrip(t testing.TB, req *http.Request) (int, envelope) {
 	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -249,7 +249,7 @@ func (b *bundle) roundTrip(t *testing.T, req *http.Request) (int, envelope) {
 }
 
 // ok checks a success answer and returns its data.
-func ok(t *testing.T, status int, env envelope, want int) json.RawMessage {
+func ok(t testing.TB, status int, env envelope, want int) json.RawMessage {
 	t.Helper()
 	if status != want || !env.Success || env.Error != nil {
 		t.Fatalf("status %d, want %d: %s", status, want, env.Raw)
@@ -301,7 +301,7 @@ func sorted(s ...string) []string {
 	return s
 }
 
-func mustMarshal(t *testing.T, v any) []byte {
+func mustMarshal(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -310,7 +310,7 @@ func mustMarshal(t *testing.T, v any) []byte {
 	return b
 }
 
-func decodeAs[T any](t *testing.T, raw json.RawMessage) T {
+func decodeAs[T any](t testing.TB, raw json.RawMessage) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -361,7 +361,7 @@ type publishJSON struct {
 }
 
 // createWebhook creates a webhook with key on its own account and returns its id.
-func (b *bundle) createWebhook(t *testing.T, key string, events ...string) string {
+func (b *bundle) createWebhook(t testing.TB, key string, events ...string) string {
 	t.Helper()
 	st, env := b.do(t, "POST", "/v1/webhooks", key, map[string]any{
 		"url": "https://127.0.0.1/hooks", "events": events, "description": "test endpoint",

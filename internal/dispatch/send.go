@@ -134,7 +134,11 @@ func describeError(err error, timeout time.Duration, reqCtx context.Context) str
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return "connect: " + opErr.Err.Error()
+		msg := opErr.Err.Error() // often already "connect: …" (a syscall error)
+		if !strings.HasPrefix(msg, "connect") {
+			msg = "connect: " + msg
+		}
+		return msg
 	}
 	return err.Error()
 }

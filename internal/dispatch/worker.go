@@ -75,8 +75,9 @@ func (w *worker) run(ctx, workCtx context.Context) {
 	sending := 0
 	want := true // there may be due work not fetched yet
 	lost, stopping := false, false
-	disable := "" // set when the endpoint must be disabled: done once its results are recorded
-	var backoff <-chan time.Time
+	disable := ""                   // set when the endpoint must be disabled: done once its results are recorded
+	var backoff <-chan time.Time    // after an error: no reads until it fires
+	var lingerTick <-chan time.Time // while idle: look for work published elsewhere
 	idleReleases := 0
 	// pos is where the last read stopped in due order, so a busy endpoint's
 	// queue is read once. Work that becomes due behind it (a queue
@@ -173,8 +174,11 @@ func (w *worker) run(ctx, workCtx context.Context) {
 			} else if linger := w.lingerLeft(&idleSince, limit); linger > 0 {
 				// Idle but keeping the lease a moment: a steady trickle of
 				// events would otherwise cost a release and a claim each.
-				// Work published by another process is found by polling.
-				backoff = time.After(min(linger, d.cfg.PollInterval))
+				// A publish in this process pokes us at once; work published
+				// by another process is found by polling.
+				if lingerTick == nil {
+					lingerTick = time.After(min(linger, d.cfg.PollInterval))
+				}
 			} else {
 				if w.release(workCtx, false) {
 					return
@@ -213,6 +217,9 @@ func (w *worker) run(ctx, workCtx context.Context) {
 			want = true
 		case <-backoff:
 			backoff = nil
+			want = true
+		case <-lingerTick:
+			lingerTick = nil
 			want = true
 		case <-w.stopCh:
 		case <-ctx.Done():
