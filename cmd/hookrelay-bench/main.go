@@ -8,6 +8,7 @@
 //	go run ./cmd/hookrelay-bench --endpoints 100
 //	go run ./cmd/hookrelay-bench --scenario latency --rate 1000 --duration 20s --endpoints 10
 //	go run ./cmd/hookrelay-bench --scenario backlog --events 1000000 --drain
+//	go run ./cmd/hookrelay-bench --scenario isolation                     # 20 healthy + a dead and a refusing endpoint
 package main
 
 import (
@@ -35,6 +36,12 @@ Scenarios:
   latency     publish at --rate events/s for --duration (open loop); report latency
   backlog     publish --events with the dispatcher off; report RSS with them pending;
               with --drain restart serve with the dispatcher on and measure the drain
+  isolation   --endpoints healthy endpoints (default 20) share --rate events/s (default 500)
+              for --duration, one POST /v1/events per event, open loop; run twice on fresh
+              databases: healthy only, then with a dead endpoint (never answers; serve gets
+              --delivery-timeout 2s unless set) and one whose port refuses connections, each
+              sent a healthy endpoint's share; report the healthy p99 publish→first attempt
+              of both phases, their ratio, and what the bad endpoints got (breaker)
 
 Flags:
 `
@@ -60,16 +67,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	var serveArgs string
 	var jsonOut, quiet bool
-	fs.StringVar(&cfg.Scenario, "scenario", bench.ScenarioThroughput, "throughput, latency or backlog")
+	fs.StringVar(&cfg.Scenario, "scenario", bench.ScenarioThroughput, "throughput, latency, backlog or isolation")
 	fs.StringVar(&cfg.Binary, "binary", "", "hookrelay binary to run (default: go build ./cmd/hookrelay into the temp dir)")
 	fs.StringVar(&cfg.Database, "database", "", "database for serve (default: a fresh SQLite file in the temp dir; a postgres:// URL is passed through)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temp dir (database, serve logs)")
-	fs.IntVar(&cfg.Endpoints, "endpoints", 1, "endpoints (each its own receiver and event type; events go round-robin)")
+	fs.IntVar(&cfg.Endpoints, "endpoints", 1, "endpoints (each its own receiver and event type; events go round-robin); isolation: healthy endpoints (default 20)")
 	fs.IntVar(&cfg.Events, "events", 100000, "events to publish (throughput, backlog)")
 	fs.IntVar(&cfg.Publishers, "publishers", 32, "concurrent publishing clients (throughput, backlog)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "events per publish request: 1 = POST /v1/events, more = /v1/events/batch (default 1; backlog 1000)")
-	fs.Float64Var(&cfg.Rate, "rate", 1000, "events/s offered (latency)")
-	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "publish phase length (latency)")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "events/s offered (latency); isolation: to the healthy endpoints (default 500)")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "publish phase length (latency, isolation)")
 	fs.DurationVar(&cfg.ReceiverLatency, "receiver-latency", 0, "how long receivers wait before answering 200")
 	fs.IntVar(&cfg.DataBytes, "data-bytes", 200, "size of each event's data object (a delivery body is ~130 bytes more)")
 	fs.StringVar(&serveArgs, "serve-args", "", `extra "hookrelay serve" arguments, space-separated, e.g. "--max-in-flight-per-endpoint 20"`)
@@ -90,8 +97,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.ServeArgs = strings.Fields(serveArgs)
-	if cfg.Batch == 0 && cfg.Scenario == bench.ScenarioBacklog {
-		cfg.Batch = 1000
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch cfg.Scenario {
+	case bench.ScenarioBacklog:
+		if cfg.Batch == 0 {
+			cfg.Batch = 1000
+		}
+	case bench.ScenarioIsolation:
+		if !set["endpoints"] {
+			cfg.Endpoints = 20
+		}
+		if !set["rate"] {
+			cfg.Rate = 500
+		}
 	}
 	if !quiet {
 		cfg.Progress = stderr

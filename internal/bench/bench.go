@@ -112,13 +112,14 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return r.deliveryScenario(ctx, func(api *API, tr *Tracker) PublishResult {
 			return PublishOpen(ctx, api, r.payloads, tr, r.cfg.Rate, r.cfg.Duration)
 		})
+	case ScenarioIsolation:
+		return r.isolation(ctx)
 	default:
 		return r.backlog(ctx)
 	}
 }
 
-// setup finds or builds the binary and bootstraps the database with the
-// admin commands: an account, its key, one event type per endpoint.
+// setup finds or builds the binary, chooses the database and bootstraps it.
 func (r *runner) setup(ctx context.Context) error {
 	c := r.cfg
 	r.payloads = Payloads{Endpoints: c.Endpoints, DataBytes: c.DataBytes}
@@ -157,8 +158,15 @@ func (r *runner) setup(ctx context.Context) error {
 		r.report.Settings.Database = "sqlite " + r.database
 	}
 
+	return r.bootstrap(ctx)
+}
+
+// bootstrap prepares r.database with the admin commands: an account, its
+// key (r.key) and the run's event types.
+func (r *runner) bootstrap(ctx context.Context) error {
 	admin := Admin{Binary: r.binary, Database: r.database, Env: r.env}
-	r.logf("bootstrapping: account, API key, %d event types", c.Endpoints)
+	n := r.cfg.eventTypes()
+	r.logf("bootstrapping: account, API key, %d event types", n)
 	account, err := admin.CreateAccount(ctx, fmt.Sprintf("bench %s", r.start.Format(time.RFC3339)))
 	if err != nil {
 		return err
@@ -166,7 +174,7 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.key, err = admin.CreateAPIKey(ctx, account, benchScopes); err != nil {
 		return err
 	}
-	for i := range c.Endpoints {
+	for i := range n {
 		if err := admin.CreateEventType(ctx, EventType(i), "hookrelay-bench endpoint "+fmt.Sprint(i)); err != nil {
 			return err
 		}

@@ -97,7 +97,7 @@ var (
 // hookrelay's for event seq.
 func ceilingBody(b []byte, p Payloads, seq int) []byte {
 	data := p.Data(nil, seq)
-	body := webhook.Body(EventType(seq%p.Endpoints), time.Now(), fakeDeliveryID(seq), data)
+	body := webhook.Body(EventType(p.endpoint(seq)), time.Now(), fakeDeliveryID(seq), data)
 	return append(b[:0], body...)
 }
 

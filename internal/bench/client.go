@@ -55,34 +55,51 @@ func truncateString(s string, n int) string {
 // do sends body to path and decodes the envelope's data into out when the
 // status is want.
 func (a *API) do(ctx context.Context, method, path string, body []byte, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
+	if out == nil {
+		_, err := a.roundTrip(ctx, method, path, body, want)
+		return err
+	}
+	env := struct {
+		Data any `json:"data"`
+	}{Data: out}
+	return a.decode(ctx, method, path, body, want, &env)
+}
+
+// decode sends body to path and decodes the whole response into out when
+// the status is want.
+func (a *API) decode(ctx context.Context, method, path string, body []byte, want int, out any) error {
+	b, err := a.roundTrip(ctx, method, path, body, want)
 	if err != nil {
 		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode response %q: %w", truncateString(string(b), 200), err)
+	}
+	return nil
+}
+
+// roundTrip sends body to path and returns the response body when the
+// status is want.
+func (a *API) roundTrip(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Authorization", a.auth)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return nil, fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode != want {
-		return &APIError{Status: resp.StatusCode, Body: string(b)}
+		return nil, &APIError{Status: resp.StatusCode, Body: string(b)}
 	}
-	if out == nil {
-		return nil
-	}
-	env := struct {
-		Data any `json:"data"`
-	}{Data: out}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("decode response %q: %w", truncateString(string(b), 200), err)
-	}
-	return nil
+	return b, nil
 }
 
 // CreateWebhook registers url for events and returns its webhook_id.
@@ -125,6 +142,17 @@ func (a *API) PublishBatch(ctx context.Context, body []byte) ([]Published, error
 type Payloads struct {
 	Endpoints int // event seq goes to event type EventType(seq % Endpoints)
 	DataBytes int // size of an event's data object
+	// Route, when set, replaces seq % Endpoints: event seq goes to event
+	// type EventType(Route(seq)).
+	Route func(seq int) int
+}
+
+// endpoint is the index of the endpoint (and event type) of event seq.
+func (p Payloads) endpoint(seq int) int {
+	if p.Route != nil {
+		return p.Route(seq)
+	}
+	return seq % p.Endpoints
 }
 
 // EventType is the event type of endpoint i.
@@ -146,7 +174,7 @@ func (p Payloads) Data(b []byte, seq int) []byte {
 // appendEvent appends one publish item.
 func (p Payloads) appendEvent(b []byte, seq int) []byte {
 	b = append(b, `{"event_type":"`...)
-	b = append(b, EventType(seq%p.Endpoints)...)
+	b = append(b, EventType(p.endpoint(seq))...)
 	b = append(b, `","subject_id":"sub_`...)
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, `","data":`...)

@@ -17,7 +17,14 @@ const (
 	ScenarioThroughput = "throughput"
 	ScenarioLatency    = "latency"
 	ScenarioBacklog    = "backlog"
+	ScenarioIsolation  = "isolation"
 )
+
+// isolationTimeout is serve's --delivery-timeout in the isolation scenario
+// unless the serve arguments or HOOKRELAY_DELIVERY_TIMEOUT set one: short,
+// so that the dead endpoint's attempts fail (and its breaker opens) within
+// the run.
+const isolationTimeout = "2s"
 
 // Config is one run.
 type Config struct {
@@ -50,9 +57,9 @@ type Config struct {
 // Validate checks c and fills derived defaults.
 func (c *Config) Validate() error {
 	switch c.Scenario {
-	case ScenarioThroughput, ScenarioLatency, ScenarioBacklog:
+	case ScenarioThroughput, ScenarioLatency, ScenarioBacklog, ScenarioIsolation:
 	default:
-		return fmt.Errorf("--scenario %q: must be throughput, latency or backlog", c.Scenario)
+		return fmt.Errorf("--scenario %q: must be throughput, latency, backlog or isolation", c.Scenario)
 	}
 	switch {
 	case c.Endpoints < 1 || c.Endpoints > 10000:
@@ -63,8 +70,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--publishers %d: must be at least 1", c.Publishers)
 	case c.Batch < 0 || c.Batch > 1000:
 		return fmt.Errorf("--batch %d: must be 0..1000 (the API's batch limit)", c.Batch)
-	case c.Scenario == ScenarioLatency && (c.Rate <= 0 || c.Duration <= 0):
+	case (c.Scenario == ScenarioLatency || c.Scenario == ScenarioIsolation) && (c.Rate <= 0 || c.Duration <= 0):
 		return fmt.Errorf("--rate %v and --duration %s must be positive", c.Rate, c.Duration)
+	case c.Scenario == ScenarioIsolation && c.Batch > 1:
+		return fmt.Errorf("--batch %d: the isolation scenario publishes one event per request", c.Batch)
 	case c.DataBytes < 32 || c.DataBytes > 200<<10:
 		return fmt.Errorf("--data-bytes %d: must be 32..204800", c.DataBytes)
 	case c.CPUProfile != "" && c.CPUProfileSeconds < time.Second:
@@ -75,10 +84,15 @@ func (c *Config) Validate() error {
 	if c.Batch == 0 {
 		c.Batch = 1
 	}
-	if c.Scenario == ScenarioLatency {
+	if c.Scenario == ScenarioLatency || c.Scenario == ScenarioIsolation {
 		c.Events = int(c.Rate * c.Duration.Seconds())
-		if c.Events < 1 {
-			return fmt.Errorf("--rate %v for --duration %s is less than one event", c.Rate, c.Duration)
+		if c.Events < 1 || (c.Scenario == ScenarioIsolation && c.Events < c.Endpoints) {
+			return fmt.Errorf("--rate %v for --duration %s is too few events", c.Rate, c.Duration)
+		}
+	}
+	if c.Scenario == ScenarioIsolation {
+		if _, ok := flagValue(c.ServeArgs, "delivery-timeout"); !ok && os.Getenv("HOOKRELAY_DELIVERY_TIMEOUT") == "" {
+			c.ServeArgs = append(c.ServeArgs, "--delivery-timeout", isolationTimeout)
 		}
 	}
 	if c.CeilingRequests == 0 {
@@ -92,6 +106,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// eventTypes is how many event types (and endpoints) the run uses: the
+// isolation scenario adds a dead and a refusing endpoint to its healthy ones.
+func (c *Config) eventTypes() int {
+	if c.Scenario == ScenarioIsolation {
+		return c.Endpoints + 2
+	}
+	return c.Endpoints
 }
 
 // InFlight is the per-endpoint cap serve will use: --max-in-flight-per-endpoint

@@ -142,16 +142,28 @@ func PublishOpen(ctx context.Context, api *API, pl Payloads, tr *Tracker, rate f
 	events := tr.Len()
 	tally := &publishTally{}
 	pub := &publisher{api: api, payloads: pl, tracker: tr, tally: tally}
-	sem := make(chan struct{}, maxOutstanding)
 	interval := float64(time.Second) / rate
-	var maxLag time.Duration
+	due := func(i int) time.Duration { return time.Duration(float64(i) * interval) }
+	elapsed, maxLag := openLoop(ctx, events, due, func(seq int) { pub.send(ctx, nil, seq, seq+1) })
+	r := tally.result(events, elapsed)
+	r.OfferedRate = rate
+	r.MaxLagMs = ms(maxLag)
+	return r
+}
+
+// openLoop calls send(seq) for seq 0..n-1, each on its own goroutine at
+// start + due(seq), whatever the response times; due must not decrease.
+// It returns when every send has returned, with the time that took and how
+// late the scheduler started its most delayed send.
+func openLoop(ctx context.Context, n int, due func(int) time.Duration, send func(seq int)) (elapsed, maxLag time.Duration) {
+	sem := make(chan struct{}, maxOutstanding)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for i := 0; i < events && ctx.Err() == nil; i++ {
-		due := start.Add(time.Duration(float64(i) * interval))
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		at := start.Add(due(i))
 		// Sleep only when more than a millisecond ahead: timers are not
 		// finer than that, and a burst of due events goes out at once.
-		if ahead := time.Until(due); ahead > time.Millisecond {
+		if ahead := time.Until(at); ahead > time.Millisecond {
 			select {
 			case <-ctx.Done():
 			case <-time.After(ahead):
@@ -162,15 +174,12 @@ func PublishOpen(ctx context.Context, api *API, pl Payloads, tr *Tracker, rate f
 		case <-ctx.Done():
 			continue
 		}
-		maxLag = max(maxLag, time.Since(due))
+		maxLag = max(maxLag, time.Since(at))
 		wg.Go(func() {
 			defer func() { <-sem }()
-			pub.send(ctx, nil, i, i+1)
+			send(i)
 		})
 	}
 	wg.Wait()
-	r := tally.result(events, time.Since(start))
-	r.OfferedRate = rate
-	r.MaxLagMs = ms(maxLag)
-	return r
+	return time.Since(start), maxLag
 }

@@ -22,7 +22,9 @@ type Report struct {
 	Publish  *PublishResult  `json:"publish,omitempty"`
 	Delivery *DeliveryResult `json:"delivery,omitempty"`
 	Backlog  *BacklogResult  `json:"backlog,omitempty"`
-	Serve    *ServeResult    `json:"serve,omitempty"`
+	// Isolation is the isolation scenario, which has its own phases.
+	Isolation *IsolationResult `json:"isolation,omitempty"`
+	Serve     *ServeResult     `json:"serve,omitempty"`
 
 	CPUProfile      string   `json:"cpu_profile,omitempty"` // serve's CPU profile, when one was written
 	BenchCPUSeconds float64  `json:"bench_cpu_seconds"`     // this process, which shares the machine
@@ -145,6 +147,9 @@ func WriteTable(w io.Writer, r *Report) error {
 				row("STALLED", "%s", d.Stalled)
 			}
 		}
+	}
+	if r.Isolation != nil {
+		writeIsolation(row, lat, r.Isolation)
 	}
 	if sv := r.Serve; sv != nil {
 		row("serve process", "peak RSS (VmHWM) %.1f MiB, RSS at end %.1f MiB, CPU %.2f s = %.1f µs per event",

@@ -123,9 +123,16 @@ func (t *Tracker) LastArrival() time.Duration { return time.Duration(t.last.Load
 
 // FirstAttemptLatencies returns, for every sequence number both sent and
 // arrived, arrival minus send.
-func (t *Tracker) FirstAttemptLatencies() []time.Duration {
+func (t *Tracker) FirstAttemptLatencies() []time.Duration { return t.FirstAttemptLatenciesOf(nil) }
+
+// FirstAttemptLatenciesOf is FirstAttemptLatencies for the sequence numbers
+// keep accepts (all when keep is nil).
+func (t *Tracker) FirstAttemptLatenciesOf(keep func(seq int) bool) []time.Duration {
 	out := make([]time.Duration, 0, len(t.sent))
 	for seq := range t.sent {
+		if keep != nil && !keep(seq) {
+			continue
+		}
 		s := t.sent[seq].Load()
 		a := t.ArrivedAt(seq) + 1
 		if s == 0 || a == 0 {
