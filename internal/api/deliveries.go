@@ -57,11 +57,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 	if err != nil {
 		return err
 	}
-	views := make([]deliveryView, len(page.Items))
-	for i, d := range page.Items {
-		views[i] = toDeliveryView(d)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toDeliveryView)
 	return nil
 }
 

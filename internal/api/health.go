@@ -69,11 +69,7 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request, c caller) er
 	if err != nil {
 		return err
 	}
-	views := make([]deliveryView, len(page.Items))
-	for i, d := range page.Items {
-		views[i] = toDeliveryView(d)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toDeliveryView)
 	return nil
 }
 

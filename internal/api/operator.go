@@ -140,11 +140,7 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	views := make([]accountView, len(page.Items))
-	for i, a := range page.Items {
-		views[i] = toAccountView(a)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toAccountView)
 	return nil
 }
 
@@ -237,11 +233,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return err
 	}
-	views := make([]apiKeyView, len(page.Items))
-	for i, k := range page.Items {
-		views[i] = toAPIKeyView(k)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toAPIKeyView)
 	return nil
 }
 

@@ -119,11 +119,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return err
 	}
-	views := make([]memberView, len(page.Items))
-	for i, m := range page.Items {
-		views[i] = toMemberView(m)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toMemberView)
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hookrelay/hookrelay/internal/store"
 )
 
 // apiError is an error with its HTTP status and stable code. Handlers
@@ -89,6 +91,15 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) {
 		cursor = &next
 	}
 	writeJSON(w, http.StatusOK, listEnvelope{Success: true, Data: items, NextCursor: cursor})
+}
+
+// writePage writes one page of a store list, each item through view.
+func writePage[T, V any](w http.ResponseWriter, page store.Page[T], view func(T) V) {
+	views := make([]V, len(page.Items))
+	for i, it := range page.Items {
+		views[i] = view(it)
+	}
+	writeList(w, views, page.NextCursor)
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {

@@ -156,11 +156,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	views := make([]webhookView, len(page.Items))
-	for i, e := range page.Items {
-		views[i] = toWebhookView(e)
-	}
-	writeList(w, views, page.NextCursor)
+	writePage(w, page, toWebhookView)
 	return nil
 }
 

@@ -17,7 +17,7 @@ const deliveryColumns = `d.seq, d.id, d.account_id, e.id, v.id, d.event_type, d.
 
 const deliveryFrom = ` FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq`
 
-func scanDelivery(row interface{ Scan(...any) error }) (int64, webhook.Delivery, error) {
+func scanDelivery(row scanner) (int64, webhook.Delivery, error) {
 	var d webhook.Delivery
 	var seq, created, updated int64
 	var next sql.NullInt64
@@ -142,25 +142,7 @@ func (s *Store) DeliveryList(ctx context.Context, p store.DeliveryListParams) (s
 	}
 	q += ` ORDER BY d.seq DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	rows, err := s.rd.QueryContext(ctx, q, args...)
-	if err != nil {
-		return page, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
-	var last int64
-	for rows.Next() {
-		seq, d, err := scanDelivery(rows)
-		if err != nil {
-			return page, fmt.Errorf("list deliveries: %w", err)
-		}
-		if len(page.Items) == p.Limit {
-			page.NextCursor = store.EncodeCursor(last)
-			break
-		}
-		page.Items = append(page.Items, d)
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
+	if err := listPage(ctx, s.rd, &page, p.Limit, q, args, scanDelivery); err != nil {
 		return page, fmt.Errorf("list deliveries: %w", err)
 	}
 	return page, nil

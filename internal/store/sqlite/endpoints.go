@@ -58,7 +58,7 @@ func statsWindow(now time.Time) int64 {
 	return ms(now.Add(-24 * time.Hour).Truncate(time.Hour))
 }
 
-func scanEndpoint(row interface{ Scan(...any) error }) (int64, webhook.Endpoint, error) {
+func scanEndpoint(row scanner) (int64, webhook.Endpoint, error) {
 	var e webhook.Endpoint
 	var seq, created, updated int64
 	var events string
@@ -111,25 +111,7 @@ func (s *Store) EndpointList(ctx context.Context, p store.EndpointListParams) (s
 	}
 	q += ` ORDER BY e.seq DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	rows, err := s.rd.QueryContext(ctx, q, args...)
-	if err != nil {
-		return page, fmt.Errorf("list endpoints: %w", err)
-	}
-	defer rows.Close()
-	var last int64
-	for rows.Next() {
-		seq, e, err := scanEndpoint(rows)
-		if err != nil {
-			return page, fmt.Errorf("list endpoints: %w", err)
-		}
-		if len(page.Items) == p.Limit {
-			page.NextCursor = store.EncodeCursor(last)
-			break
-		}
-		page.Items = append(page.Items, e)
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
+	if err := listPage(ctx, s.rd, &page, p.Limit, q, args, scanEndpoint); err != nil {
 		return page, fmt.Errorf("list endpoints: %w", err)
 	}
 	return page, nil

@@ -116,27 +116,10 @@ func (s *Store) DeliveryQueuedList(ctx context.Context, p store.DeliveryQueuedLi
 	if err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
 	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries d INDEXED BY deliveries_queued
+	err = listPage(ctx, s.rd, &page, p.Limit, `SELECT `+deliveryColumns+` FROM deliveries d INDEXED BY deliveries_queued
 		JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq
-		WHERE d.endpoint_seq = ? AND d.status = 'queued' AND d.seq > ? ORDER BY d.seq LIMIT ?`, epSeq, after, p.Limit+1)
+		WHERE d.endpoint_seq = ? AND d.status = 'queued' AND d.seq > ? ORDER BY d.seq LIMIT ?`, []any{epSeq, after, p.Limit + 1}, scanDelivery)
 	if err != nil {
-		return page, fmt.Errorf("list queued: %w", err)
-	}
-	defer rows.Close()
-	var last int64
-	for rows.Next() {
-		seq, d, err := scanDelivery(rows)
-		if err != nil {
-			return page, fmt.Errorf("list queued: %w", err)
-		}
-		if len(page.Items) == p.Limit {
-			page.NextCursor = store.EncodeCursor(last)
-			break
-		}
-		page.Items = append(page.Items, d)
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("list queued: %w", err)
 	}
 	return page, nil

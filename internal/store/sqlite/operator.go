@@ -43,7 +43,7 @@ func (s *Store) AccountList(ctx context.Context, p store.AccountListParams) (sto
 	}
 	q += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	err = listPage(ctx, s.rd, &page, p.Limit, q, args, func(row *sql.Rows) (int64, webhook.Account, error) {
+	err = listPage(ctx, s.rd, &page, p.Limit, q, args, func(row scanner) (int64, webhook.Account, error) {
 		var a webhook.Account
 		var seq, created int64
 		err := row.Scan(&seq, &a.ID, &a.Name, &created)
@@ -56,34 +56,9 @@ func (s *Store) AccountList(ctx context.Context, p store.AccountListParams) (sto
 	return page, nil
 }
 
-// listPage reads up to limit items of a query that asks for limit+1 rows,
-// setting the cursor to the last item's seq when there are more.
-func listPage[T any](ctx context.Context, q querier, page *store.Page[T], limit int, query string, args []any,
-	scan func(*sql.Rows) (int64, T, error)) error {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var last int64
-	for rows.Next() {
-		seq, item, err := scan(rows)
-		if err != nil {
-			return err
-		}
-		if len(page.Items) == limit {
-			page.NextCursor = store.EncodeCursor(last)
-			break
-		}
-		page.Items = append(page.Items, item)
-		last = seq
-	}
-	return rows.Err()
-}
-
 const apiKeyColumns = `seq, id, account_id, name, prefix, scopes, created_at, revoked_at`
 
-func scanAPIKey(row interface{ Scan(...any) error }) (int64, webhook.APIKey, error) {
+func scanAPIKey(row scanner) (int64, webhook.APIKey, error) {
 	var k webhook.APIKey
 	var seq, created int64
 	var account sql.NullString
@@ -126,7 +101,7 @@ func (s *Store) APIKeyList(ctx context.Context, p store.APIKeyListParams) (store
 	}
 	q += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, p.Limit+1)
-	err = listPage(ctx, s.rd, &page, p.Limit, q, args, func(row *sql.Rows) (int64, webhook.APIKey, error) {
+	err = listPage(ctx, s.rd, &page, p.Limit, q, args, func(row scanner) (int64, webhook.APIKey, error) {
 		return scanAPIKey(row)
 	})
 	if err != nil {
@@ -137,7 +112,7 @@ func (s *Store) APIKeyList(ctx context.Context, p store.APIKeyListParams) (store
 
 const memberColumns = `seq, id, account_id, email, role, created_at`
 
-func scanMember(row interface{ Scan(...any) error }) (int64, webhook.Member, error) {
+func scanMember(row scanner) (int64, webhook.Member, error) {
 	var m webhook.Member
 	var seq, created int64
 	if err := row.Scan(&seq, &m.ID, &m.AccountID, &m.Email, &m.Role, &created); err != nil {
@@ -156,7 +131,7 @@ func (s *Store) MemberList(ctx context.Context, p store.MemberListParams) (store
 	}
 	err = listPage(ctx, s.rd, &page, p.Limit,
 		`SELECT `+memberColumns+` FROM members WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-		[]any{p.AccountID, after, p.Limit + 1}, func(row *sql.Rows) (int64, webhook.Member, error) {
+		[]any{p.AccountID, after, p.Limit + 1}, func(row scanner) (int64, webhook.Member, error) {
 			return scanMember(row)
 		})
 	if err != nil {
