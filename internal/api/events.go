@@ -29,7 +29,7 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := decode(w, r, maxBodyBytes, publishShape, &req); err != nil {
 		return err
 	}
-	ev, aerr := s.validateEvent(r, c, req, "")
+	ev, aerr := s.validateEvent(r, c, req, "", map[string]string{})
 	if aerr != nil {
 		return aerr
 	}
@@ -74,6 +74,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) 
 		top = *req.AccountID
 	}
 	events := make([]store.PublishEvent, len(req.Events))
+	accounts := map[string]string{} // checked once per batch, not once per item
 	for i, raw := range req.Events {
 		field := "events[" + strconv.Itoa(i) + "]"
 		var item publishRequest
@@ -86,7 +87,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) 
 			}
 			return invalid(field, "must be a JSON object")
 		}
-		ev, aerr := s.validateEvent(r, c, item, top)
+		ev, aerr := s.validateEvent(r, c, item, top, accounts)
 		if aerr != nil {
 			if aerr.code == "validation_error" || aerr.code == "payload_too_large" {
 				aerr.message = field + "." + aerr.message
@@ -109,15 +110,21 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) 
 
 // validateEvent checks one publish item completely and returns what to
 // commit. defaultAccount is a batch's top-level account_id.
-func (s *Server) validateEvent(r *http.Request, c caller, req publishRequest, defaultAccount string) (store.PublishEvent, *apiError) {
+// accounts remembers the accounts already resolved in this request.
+func (s *Server) validateEvent(r *http.Request, c caller, req publishRequest, defaultAccount string,
+	accounts map[string]string) (store.PublishEvent, *apiError) {
 	var ev store.PublishEvent
 	bodyAccount := defaultAccount
 	if req.AccountID != nil {
 		bodyAccount = *req.AccountID
 	}
-	account, aerr := s.accountFor(r, c, bodyAccount)
-	if aerr != nil {
-		return ev, aerr
+	account, ok := accounts[bodyAccount]
+	if !ok {
+		var aerr *apiError
+		if account, aerr = s.accountFor(r, c, bodyAccount); aerr != nil {
+			return ev, aerr
+		}
+		accounts[bodyAccount] = account
 	}
 	if req.EventType == nil || *req.EventType == "" {
 		return ev, invalid("event_type", "is required")

@@ -125,9 +125,6 @@ func New(s Store, client *http.Client, box *secretbox.Box, signer *signing.Signe
 	return d
 }
 
-// Owner is this process's lease owner id.
-func (d *Dispatcher) Owner() string { return d.owner }
-
 // Notify tells the dispatcher that endpoints got due work (a publish, a
 // replay, a test event in this process). Workers already sending to them
 // look again at once; others are claimed at once instead of at the next

@@ -73,14 +73,6 @@ func (p pool) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 	return st.QueryRowContext(ctx, args...)
 }
 
-func (p pool) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := p.c.get(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
 // wtx is a write transaction whose statements come from the writer's
 // cache, bound to the transaction once per query. The writer has one
 // connection and the transaction holds it, so a query not cached yet is
