@@ -4,12 +4,23 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookrelay/hookrelay/internal/api"
+	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/store/sqlite"
 )
 
 func (b *bundle) post(t *testing.T, path, key, idem string, body string) (int, envelope) {
@@ -132,4 +143,43 @@ func TestIdempotencyRace(t *testing.T) {
 			len(answers[http.StatusAccepted]), len(answers[http.StatusConflict]))
 	}
 	t.Logf("16 racing duplicates: %d answered 202 (first or replay), %d answered 409", len(answers[202]), len(answers[409]))
+}
+
+// TestIdempotencyAcrossProcesses: the key lives in the database, so a
+// repeat sent to another API process on the same database (a restarted
+// node, or another node) gets the first answer too.
+func TestIdempotencyAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := `{"event_type":"generation.completed","data":{"n":1}}`
+	st1, env1 := b.post(t, "/v1/events", b.A.Full, "cross-node", body)
+	ok(t, st1, env1, http.StatusAccepted)
+
+	// A second server on the same database file: its own store, intake and
+	// catalog, as another process would have.
+	st, err := sqlite.Open(b.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := intake.New(st, clock.Real{}, nil, metrics.New(prometheus.NewRegistry(), false), log, intake.Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	box, _ := secretbox.New(make([]byte, 32))
+	other := httptest.NewServer(api.New(api.Deps{Store: st, Publisher: in, Catalog: intake.NewCatalog(st, time.Second),
+		Box: box, CheckURL: func(context.Context, string) error { return nil }, Clock: clock.Real{}, Log: log}))
+	t.Cleanup(other.Close)
+	b2 := *b
+	b2.URL = other.URL
+
+	st2, env2 := b2.post(t, "/v1/events", b.A.Full, "cross-node", body)
+	if st2 != st1 || !bytes.Equal(env1.Raw, env2.Raw) || env2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("on another process: %d %s, want the first answer %d %s", st2, env2.Raw, st1, env1.Raw)
+	}
+	if n := b.eventCount(t, b.A.Read); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
 }
