@@ -6,6 +6,33 @@ import (
 	"time"
 )
 
+// measured is a serve process ready for a run: sampled for memory, with
+// its endpoints created and a tracker counting what the receivers see.
+type measured struct {
+	api          *API
+	tr           *Tracker
+	stopSampling func()
+	close        func()
+}
+
+func (r *runner) prepare(ctx context.Context, s *Serve) (*measured, error) {
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	go s.SampleEvery(sampleCtx, 250*time.Millisecond)
+	api := NewAPI(s.BaseURL, r.key, max(r.cfg.Publishers, 64))
+	if err := r.createEndpoints(ctx, api); err != nil {
+		api.Close()
+		stopSampling()
+		return nil, err
+	}
+	tr := NewTracker(time.Now(), r.cfg.Events)
+	r.recv.Track(tr)
+	return &measured{api: api, tr: tr, stopSampling: stopSampling, close: func() {
+		r.recv.Track(nil)
+		api.Close()
+		stopSampling()
+	}}, nil
+}
+
 // deliveryScenario is throughput and latency: start serve, publish with
 // publish, wait for every delivery, and measure.
 func (r *runner) deliveryScenario(ctx context.Context, publish func(*API, *Tracker) PublishResult) error {
@@ -14,19 +41,12 @@ func (r *runner) deliveryScenario(ctx context.Context, publish func(*API, *Track
 		return err
 	}
 	defer r.stopServe(s)
-	sampleCtx, stopSampling := context.WithCancel(ctx)
-	defer stopSampling()
-	go s.SampleEvery(sampleCtx, 250*time.Millisecond)
-
-	api := NewAPI(s.BaseURL, r.key, max(r.cfg.Publishers, 64))
-	defer api.Close()
-	if err := r.createEndpoints(ctx, api); err != nil {
+	m, err := r.prepare(ctx, s)
+	if err != nil {
 		return err
 	}
-
-	tr := NewTracker(time.Now(), r.cfg.Events)
-	r.recv.Track(tr)
-	defer r.recv.Track(nil)
+	defer m.close()
+	api, tr := m.api, m.tr
 	r.logf("publishing %d events", r.cfg.Events)
 	waitProfile := r.profile(ctx, s)
 	stop := r.progress(func() string {
@@ -92,18 +112,12 @@ func (r *runner) backlog(ctx context.Context) error {
 			r.stopServe(s)
 		}
 	}()
-	sampleCtx, stopSampling := context.WithCancel(ctx)
-	defer stopSampling()
-	go s.SampleEvery(sampleCtx, 250*time.Millisecond)
-
-	api := NewAPI(s.BaseURL, r.key, max(r.cfg.Publishers, 64))
-	defer api.Close()
-	if err := r.createEndpoints(ctx, api); err != nil {
+	m, err := r.prepare(ctx, s)
+	if err != nil {
 		return err
 	}
-	tr := NewTracker(time.Now(), r.cfg.Events)
-	r.recv.Track(tr)
-	defer r.recv.Track(nil)
+	defer m.close()
+	api, tr := m.api, m.tr
 
 	r.logf("publishing %d events with the dispatcher off (batch %d)", r.cfg.Events, r.cfg.Batch)
 	waitProfile := r.profile(ctx, s)
@@ -146,7 +160,7 @@ func (r *runner) backlog(ctx context.Context) error {
 		return nil
 	}
 
-	stopSampling()
+	m.stopSampling()
 	stopped = true
 	r.stopServe(s)
 	return r.drain(ctx, tr, pub.Accepted-pub.NoDelivery)

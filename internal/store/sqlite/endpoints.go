@@ -31,14 +31,7 @@ func (s *Store) EndpointCreate(ctx context.Context, p store.EndpointCreateParams
 			seq, p.Secret.Ciphertext, p.Secret.Prefix, now, nullMS(p.Secret.ExpiresAt)); err != nil {
 			return err
 		}
-		for _, t := range p.Events {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT OR IGNORE INTO subscriptions (account_id, event_type, endpoint_seq) VALUES (?, ?, ?)`,
-				p.AccountID, t, seq); err != nil {
-				return err
-			}
-		}
-		return bumpSubscriptions(ctx, tx)
+		return subscribe(ctx, tx, p.AccountID, seq, p.Events)
 	})
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("create endpoint: %w", err)
@@ -136,13 +129,26 @@ func (s *Store) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams
 			 WHERE endpoint_seq = ? AND status IN ('pending', 'queued')`, now, seq); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, seq); err != nil {
-			return err
-		}
-		return bumpSubscriptions(ctx, tx)
+		return subscribe(ctx, tx, p.AccountID, seq, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	return nil
+}
+
+// subscribe replaces an endpoint's subscriptions with events and tells
+// every process's fan-out cache.
+func subscribe(ctx context.Context, tx *wtx, accountID string, endpointSeq int64, events []string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, endpointSeq); err != nil {
+		return err
+	}
+	for _, t := range events {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT OR IGNORE INTO subscriptions (account_id, event_type, endpoint_seq) VALUES (?, ?, ?)`,
+			accountID, t, endpointSeq); err != nil {
+			return err
+		}
+	}
+	return bumpSubscriptions(ctx, tx)
 }

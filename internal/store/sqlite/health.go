@@ -132,15 +132,9 @@ func (s *Store) DeliveriesQueuedDeliver(ctx context.Context, p store.DeliveriesQ
 	now := ms(p.Now)
 	var n int64
 	err := s.tx(ctx, func(tx *wtx) error {
-		var seq int64
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT seq, status FROM endpoints WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
-			p.EndpointID, p.AccountID).Scan(&seq, &status)
+		seq, err := activeEndpointSeq(ctx, tx, p.AccountID, p.EndpointID)
 		if err != nil {
-			return mapErr(err)
-		}
-		if status != string(webhook.EndpointActive) {
-			return fmt.Errorf("%w: the endpoint is disabled; enable it first", webhook.ErrConflict)
+			return err
 		}
 		res, err := tx.ExecContext(ctx,
 			`UPDATE deliveries SET status = 'pending', schedule_attempt = 0, next_attempt_at = created_at, updated_at = ?

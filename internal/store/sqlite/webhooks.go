@@ -46,23 +46,14 @@ func (s *Store) EndpointUpdate(ctx context.Context, p store.EndpointUpdateParams
 			if err := set("events", string(events)); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE endpoint_seq = ?`, seq); err != nil {
+			if err := subscribe(ctx, tx, p.AccountID, seq, p.Events); err != nil {
 				return err
-			}
-			for _, t := range p.Events {
-				if _, err := tx.ExecContext(ctx,
-					`INSERT OR IGNORE INTO subscriptions (account_id, event_type, endpoint_seq) VALUES (?, ?, ?)`,
-					p.AccountID, t, seq); err != nil {
-					return err
-				}
 			}
 		}
 		// A new URL or ordering must reach the dispatcher holding the lease:
 		// it reloads the endpoint with its secrets.
-		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET secret_version = secret_version + 1 WHERE seq = ?`, seq); err != nil {
-			return err
-		}
-		return bumpSubscriptions(ctx, tx)
+		_, err = tx.ExecContext(ctx, `UPDATE endpoints SET secret_version = secret_version + 1 WHERE seq = ?`, seq)
+		return err
 	})
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("update endpoint: %w", mapErr(err))
