@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,11 +72,11 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func (n node) start(addr string) *instance {
+func (n node) start(addr string, extra ...string) *instance {
 	n.t.Helper()
 	// No per-key rate limit: these tests publish as fast as they can.
-	cmd := exec.Command(binary, "serve", "--database", n.database, "--addr", addr, "--dev-allow-localhost", "--rate-limit", "0",
-		"--lease-ttl", "2s", "--poll-interval", "50ms", "--shutdown-timeout", "5s", "--log-level", "warn")
+	cmd := exec.Command(binary, append([]string{"serve", "--database", n.database, "--addr", addr, "--dev-allow-localhost", "--rate-limit", "0",
+		"--lease-ttl", "2s", "--poll-interval", "50ms", "--shutdown-timeout", "5s", "--log-level", "warn"}, extra...)...)
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -83,6 +84,9 @@ func (n node) start(addr string) *instance {
 	}
 	in := &instance{cmd: cmd, base: "http://" + addr, logs: logs, done: make(chan error, 1)}
 	go func() { in.done <- cmd.Wait() }()
+	if slices.Contains(extra, "--api=false") {
+		return in // nothing to poll: it only dispatches
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(in.base + "/readyz")
