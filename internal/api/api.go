@@ -50,6 +50,10 @@ type Deps struct {
 	// QueueMax caps disabled endpoints' queues for events the API publishes
 	// itself (credits.low_balance), as the intake does for the others.
 	QueueMax int
+	// Readiness are checks beside the store's own that /readyz runs: each
+	// error makes it answer 503 with the error as the reason (a stalled
+	// dispatcher, an unwritable database).
+	Readiness []func(ctx context.Context) error
 }
 
 // Server is the HTTP API.
@@ -302,6 +306,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.Store.Ready(ctx); err != nil {
 		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "%s", err.Error()))
 		return
+	}
+	for _, check := range s.Readiness {
+		if err := check(ctx); err != nil {
+			writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "%s", err.Error()))
+			return
+		}
 	}
 	writeData(w, http.StatusOK, map[string]string{"status": "ready"})
 }
