@@ -24,7 +24,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/clock"
@@ -56,12 +58,20 @@ type Config struct {
 	LeaseTTL               time.Duration // [30s]
 	PollInterval           time.Duration // how often to look for due work another process created [250ms]
 	RecordInterval         time.Duration // longest a result waits to be written [5ms]
-	ShutdownTimeout        time.Duration // how long in-flight requests may finish at shutdown [10s]
-	Retention              time.Duration // delivery log kept this long [720h]; 0 keeps the default, <0 never prunes
-	PruneInterval          time.Duration // [1m]
-	Breaker                Breaker       // [5 failures, 30s doubling to 30m]
-	AutoDisable            AutoDisable   // [5 failed deliveries and no success for 24h]
-	QueueMaxAge            time.Duration // queued deliveries older than this are dropped [168h]
+	RecordBatch            int           // most results written in one transaction [1000]
+	// RecordBacklog is how many results may wait to be written before
+	// workers stop starting requests [4000]. Requests already in flight
+	// still finish, so it bounds memory, not correctness.
+	RecordBacklog   int
+	ShutdownTimeout time.Duration // how long shutdown may take in all, in-flight requests included [10s]
+	// StallAfter is how long work may wait with nothing progressing before
+	// the watchdog reports a stall [60s; at least twice Timeout].
+	StallAfter    time.Duration
+	Retention     time.Duration // delivery log kept this long [720h]; 0 keeps the default, <0 never prunes
+	PruneInterval time.Duration // [1m]
+	Breaker       Breaker       // [5 failures, 30s doubling to 30m]
+	AutoDisable   AutoDisable   // [5 failed deliveries and no success for 24h]
+	QueueMaxAge   time.Duration // queued deliveries older than this are dropped [168h]
 }
 
 func (c *Config) defaults() {
@@ -75,6 +85,10 @@ func (c *Config) defaults() {
 	def(&c.PollInterval, 250*time.Millisecond)
 	def(&c.RecordInterval, 5*time.Millisecond)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.StallAfter, time.Minute)
+	// A request may legitimately take the whole timeout; only twice that
+	// without any progress is a stall.
+	c.StallAfter = max(c.StallAfter, 2*c.Timeout)
 	def(&c.Retention, 720*time.Hour)
 	def(&c.PruneInterval, time.Minute)
 	if c.MaxInFlightPerEndpoint <= 0 {
@@ -83,12 +97,25 @@ func (c *Config) defaults() {
 	if c.MaxEndpoints <= 0 {
 		c.MaxEndpoints = 10000
 	}
+	if c.RecordBatch <= 0 {
+		c.RecordBatch = 1000
+	}
+	if c.RecordBacklog <= 0 {
+		c.RecordBacklog = 4 * c.RecordBatch
+	}
 	def(&c.QueueMaxAge, 7*24*time.Hour)
 	c.Breaker.defaults()
 	c.AutoDisable.defaults()
 }
 
 // Dispatcher delivers. Create it with New and start it with Run.
+//
+// Its goroutines and who may block whom (docs/architecture.md draws it):
+// the claim loop starts one worker per leased endpoint; each worker starts
+// one goroutine per request; the completer writes results; the renew loop,
+// the janitor and the watchdog run on tickers. Only the completer and the
+// claim loop wait on the database for long; no goroutine ever waits on a
+// worker, and a worker waits on nothing but its own select.
 type Dispatcher struct {
 	store   Store
 	client  *http.Client
@@ -96,12 +123,15 @@ type Dispatcher struct {
 	signer  *signing.Signer
 	clock   clock.Clock
 	log     *slog.Logger
+	logErr  *errorLog
 	metrics *metrics.Metrics
 	cfg     Config
 	owner   string
 
-	wake      chan struct{}
-	completer *completer
+	wake       chan struct{}
+	completer  *completer
+	claimWatch watchState
+	stalled    atomic.Pointer[stall]
 
 	mu      sync.Mutex
 	workers map[string]*worker // by endpoint id
@@ -121,14 +151,15 @@ func New(s Store, client *http.Client, box *secretbox.Box, signer *signing.Signe
 		wake:    make(chan struct{}, 1),
 		workers: map[string]*worker{},
 	}
-	d.completer = newCompleter(s, log, m, cfg.RecordInterval)
+	d.logErr = &errorLog{d: d, interval: 10 * time.Second, last: map[string]*errorSeen{}}
+	d.completer = newCompleter(s, log, m, cfg.RecordInterval, cfg.RecordBatch, cfg.RecordBacklog)
 	return d
 }
 
 // Notify tells the dispatcher that endpoints got due work (a publish, a
 // replay, a test event in this process). Workers already sending to them
 // look again at once; others are claimed at once instead of at the next
-// poll.
+// poll. It never blocks.
 func (d *Dispatcher) Notify(endpointIDs []string) {
 	claim := false
 	d.mu.Lock()
@@ -141,38 +172,55 @@ func (d *Dispatcher) Notify(endpointIDs []string) {
 	}
 	d.mu.Unlock()
 	if claim {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		signal(d.wake)
 	}
 }
 
-// Run dispatches until ctx ends, then shuts down gracefully: no new
-// requests start, in-flight ones get ShutdownTimeout to finish, results are
-// written and leases given back so other nodes take over at once.
+// shutdownPlan splits ShutdownTimeout, counted from the stop signal: in-
+// flight requests may finish until sendsEnd, then are cancelled; workers
+// wait for their results to be written until workersEnd, then end anyway
+// (what was not written is sent again later); the completer writes what
+// it holds until end.
+type shutdownPlan struct {
+	sendsEnd, workersEnd, end time.Time
+}
+
+func (d *Dispatcher) planShutdown(now time.Time) shutdownPlan {
+	reserve := min(d.cfg.ShutdownTimeout/4, 2*time.Second)
+	end := now.Add(d.cfg.ShutdownTimeout)
+	return shutdownPlan{sendsEnd: end.Add(-reserve), workersEnd: end.Add(-reserve / 2), end: end}
+}
+
+// Run dispatches until ctx ends, then shuts down within ShutdownTimeout:
+// no new requests start, in-flight ones may finish, results are written
+// and leases given back so other nodes take over at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info("dispatcher started", "owner", d.owner, "max_in_flight_per_endpoint", d.cfg.MaxInFlightPerEndpoint,
-		"retry_schedule", fmt.Sprint(d.cfg.Policy.Delays), "timeout", d.cfg.Timeout)
-	// Workers outlive ctx by the shutdown grace period; they stop on
-	// workCtx, cancelled only when that period is over.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
+		"retry_schedule", formatDelays(d.cfg.Policy.Delays), "timeout", d.cfg.Timeout.String(),
+		"stall_after", d.cfg.StallAfter.String())
+	// Requests outlive ctx by the shutdown grace period: they stop on
+	// sendCtx, cancelled when that period is over.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	abandon := make(chan struct{})
+	var plan atomic.Pointer[shutdownPlan]
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
 	recorded := make(chan struct{})
 	go func() {
-		d.completer.run(recordCtx)
+		d.completer.run(recordCtx, func() time.Time { return plan.Load().end })
 		close(recorded)
 	}()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { d.renewLoop(ctx, workCtx) })
+	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Go(func() { d.renewLoop(ctx, watchCtx) })
 	wg.Go(func() { d.janitor(ctx) })
+	wg.Go(func() { d.watchdog(watchCtx) })
 	var workers sync.WaitGroup
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		d.claim(ctx, workCtx, &workers)
+		d.claim(ctx, sendCtx, abandon, &workers)
 		select {
 		case <-ctx.Done():
 		case <-poll.C:
@@ -180,17 +228,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 
-	// Shutdown: workers see ctx done, stop taking work and wait for their
-	// requests; after the grace period the requests are cancelled.
+	p := d.planShutdown(time.Now())
+	plan.Store(&p)
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d.cfg.ShutdownTimeout):
+	case <-time.After(time.Until(p.sendsEnd)):
 		d.log.Warn("shutdown grace period over: cancelling requests still in flight")
-		cancelWork()
-		<-done
+		cancelSends()
+		select {
+		case <-done:
+		case <-time.After(time.Until(p.workersEnd)):
+			d.log.Warn("shutdown deadline: leaving without waiting for results still being written")
+			close(abandon)
+			<-done
+		}
 	}
+	stopWatching()
 	wg.Wait()
 	stopRecording()
 	<-recorded
@@ -198,7 +253,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup) {
+func formatDelays(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (d *Dispatcher) claim(ctx, sendCtx context.Context, abandon <-chan struct{}, workers *sync.WaitGroup) {
 	d.mu.Lock()
 	room := d.cfg.MaxEndpoints - len(d.workers)
 	d.mu.Unlock()
@@ -206,15 +269,19 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 		return
 	}
 	now := d.clock.Now()
+	d.claimWatch.set("claiming endpoints")
 	claimed, err := d.store.EndpointsClaim(ctx, store.EndpointsClaimParams{
 		Owner: d.owner, Now: now, LeaseUntil: now.Add(d.cfg.LeaseTTL), Limit: room,
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			d.log.Error("claim endpoints", "err", err)
+			// Still counted as busy: a claim that keeps failing is a stall.
+			d.claimWatch.set("claiming endpoints, failing: " + err.Error())
+			d.logErr.Error("claim endpoints", "err", err)
 		}
 		return
 	}
+	d.claimWatch.update("waiting for due work", false)
 	for _, c := range claimed {
 		d.mu.Lock()
 		w, held := d.workers[c.ID]
@@ -230,7 +297,7 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 		if err != nil {
 			// Without a secret nothing can be signed; leave the lease to
 			// expire so the error repeats visibly rather than silently.
-			d.log.Error("endpoint secret cannot be opened; check --encryption-key", "endpoint", c.ID, "err", err)
+			d.logErr.Error("endpoint secret cannot be opened; check --encryption-key", "endpoint", c.ID, "err", err)
 			continue
 		}
 		w = newWorker(d, ep)
@@ -241,7 +308,7 @@ func (d *Dispatcher) claim(ctx, workCtx context.Context, workers *sync.WaitGroup
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			w.run(ctx, workCtx)
+			w.run(ctx, sendCtx, abandon)
 			d.mu.Lock()
 			delete(d.workers, c.ID)
 			d.metrics.EndpointsHeld.Set(float64(len(d.workers)))
@@ -314,32 +381,20 @@ func (d *Dispatcher) target(c store.ClaimedEndpoint) (*target, error) {
 
 // renewLoop keeps this process's leases alive and stops the workers of any
 // endpoint whose lease was lost (we stalled past the TTL and another node
-// took it), so two nodes never keep sending to one endpoint.
-func (d *Dispatcher) renewLoop(ctx, workCtx context.Context) {
+// took it), so two nodes never keep sending to one endpoint. Workers still
+// finishing after ctx ends keep their leases until stop ends.
+func (d *Dispatcher) renewLoop(ctx, stop context.Context) {
 	t := time.NewTicker(d.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-		case <-ctx.Done():
-			// Workers still finishing keep their leases through the grace period.
-			for {
-				d.mu.Lock()
-				n := len(d.workers)
-				d.mu.Unlock()
-				if n == 0 {
-					return
-				}
-				select {
-				case <-t.C:
-					d.renew(workCtx)
-				case <-workCtx.Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
+		case <-stop.Done():
+			return
 		}
-		d.renew(ctx)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.LeaseTTL/3)
+		d.renew(rctx)
+		cancel()
 	}
 }
 
@@ -347,9 +402,7 @@ func (d *Dispatcher) renew(ctx context.Context) {
 	now := d.clock.Now()
 	held, err := d.store.EndpointsRenew(ctx, store.EndpointsRenewParams{Owner: d.owner, Now: now, LeaseUntil: now.Add(d.cfg.LeaseTTL)})
 	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Error("renew leases", "err", err)
-		}
+		d.logErr.Error("renew leases", "err", err)
 		return
 	}
 	still := make(map[string]bool, len(held))

@@ -37,6 +37,10 @@ type harness struct {
 	clock   *clock.Fake
 	box     *secretbox.Box
 	d       *dispatch.Dispatcher
+	reg     *prometheus.Registry
+	log     *slog.Logger
+	guard   *ssrf.Guard
+	cfg     dispatch.Config
 	account string
 	stop    func()
 }
@@ -82,15 +86,16 @@ func setup(t *testing.T, o options) *harness {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 30 * time.Second
 	}
-	cfg.ShutdownTimeout = 2 * time.Second
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 2 * time.Second
+	}
 	guard := o.guard
 	if guard == nil {
 		guard = ssrf.New(ssrf.Options{AllowLoopback: true})
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m := metrics.New(prometheus.NewRegistry(), false)
-	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID}
-	h.d = dispatch.New(st, guard.Client(10), box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), c, log, m, cfg)
+	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID, log: log, guard: guard, cfg: cfg}
+	h.d = newDispatcher(h, st, cfg)
 	h.stop = func() {}
 	t.Cleanup(func() { h.stop(); st.Close() })
 	if !o.noStart {
@@ -119,6 +124,44 @@ func setup2(t *testing.T, h *harness, o options) *harness {
 	t.Cleanup(func() { h2.stop() })
 	h2.start()
 	return h2
+}
+
+// newDispatcher builds a dispatcher on h's clock and keys over s, with
+// cfg's zero test settings taken from h's, and metrics on a registry of
+// its own (h.reg).
+func newDispatcher(h *harness, s dispatch.Store, cfg dispatch.Config) *dispatch.Dispatcher {
+	if cfg.Policy.Delays == nil {
+		cfg.Policy = h.cfg.Policy
+	}
+	cfg.PollInterval, cfg.RecordInterval = h.cfg.PollInterval, h.cfg.RecordInterval
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = h.cfg.LeaseTTL
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = h.cfg.ShutdownTimeout
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = h.cfg.Timeout
+	}
+	h.reg = prometheus.NewRegistry()
+	return dispatch.New(s, h.guard.Client(10), h.box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), h.clock, h.log,
+		metrics.New(h.reg, false), cfg)
+}
+
+// gauge reads a gauge's value from h's registry.
+func gauge(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
 
 func (h *harness) start() {

@@ -272,13 +272,25 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 	if n := rc.n(); n != 1 {
 		t.Fatalf("%d requests, want 1: a 410 disables at once", n)
 	}
+	// SPEC §2: the delivery that got the 410 is failed with that response
+	// recorded; only the later events are queued.
 	e := h.endpointState(ep)
-	if e.DisabledReason != "the endpoint answered 410 Gone" || e.QueuedCount != 3 {
-		t.Fatalf("after 410: reason %q, queued %d (want all 3 kept)", e.DisabledReason, e.QueuedCount)
+	if e.DisabledReason != "the endpoint answered 410 Gone" || e.QueuedCount != 2 {
+		t.Fatalf("after 410: reason %q, queued %d (want the 2 later events)", e.DisabledReason, e.QueuedCount)
 	}
 	first := h.delivery(ep, deliveryID(res[0], h, ep))
-	if first.Status != webhook.StatusQueued || first.AttemptCount != 1 || first.LastStatusCode != 410 {
+	if first.Status != webhook.StatusFailed || first.AttemptCount != 1 || first.LastStatusCode != 410 ||
+		len(first.Attempts) != 1 || first.Attempts[0].StatusCode != 410 {
 		t.Fatalf("the delivery that got 410: %+v", first)
+	}
+	for _, r := range res[1:] {
+		if d := h.delivery(ep, deliveryID(r, h, ep)); d.Status != webhook.StatusQueued || d.AttemptCount != 0 {
+			t.Fatalf("a later delivery: %s after %d attempts, want queued, never attempted", d.Status, d.AttemptCount)
+		}
+	}
+	queued, err := h.store.DeliveryQueuedList(h.ctx, store.DeliveryQueuedListParams{AccountID: h.account, EndpointID: ep, Limit: 50})
+	if err != nil || len(queued.Items) != 2 {
+		t.Fatalf("queued list: %d items, %v; want 2", len(queued.Items), err)
 	}
 }
 

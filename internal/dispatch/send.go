@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -165,9 +166,13 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 || n > 7*24*3600 {
-			return 0
+	// Seconds. Whatever is larger than a week (up to digits beyond int64)
+	// counts as a week: the policy clamps it to twice the scheduled delay,
+	// so an absurd value slows us down as much as allowed, no more.
+	const week = 7 * 24 * time.Hour
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > uint64(week/time.Second) {
+			return week
 		}
 		return time.Duration(n) * time.Second
 	}
@@ -177,4 +182,33 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// logAttempt writes one line per finished attempt: failures at info, so
+// an operator can follow a failing endpoint, successes at debug.
+func (d *Dispatcher) logAttempt(endpointID string, dd store.DueDelivery, out outcome, r store.AttemptResult) {
+	level := slog.LevelInfo
+	if out.ok {
+		level = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if !d.log.Enabled(ctx, level) {
+		return
+	}
+	args := []any{"delivery", dd.ID, "endpoint", endpointID, "event_type", dd.EventType,
+		"attempt", dd.AttemptCount + 1, "status", string(r.Status), "duration", out.attempt.Duration.Round(time.Microsecond).String()}
+	if out.attempt.StatusCode != 0 {
+		args = append(args, "status_code", out.attempt.StatusCode)
+	}
+	if out.attempt.Error != "" {
+		args = append(args, "error", out.attempt.Error)
+	}
+	if r.Status == webhook.StatusPending {
+		args = append(args, "next_attempt_at", r.NextAttemptAt.UTC().Format(time.RFC3339))
+	}
+	msg := "attempt delivered"
+	if !out.ok {
+		msg = "attempt failed"
+	}
+	d.log.Log(ctx, level, msg, args...)
 }

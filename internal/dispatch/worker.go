@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -13,14 +14,52 @@ import (
 // worker sends to one leased endpoint. It alone decides what starts when
 // and it alone updates the endpoint's health, so ordering, the in-flight
 // cap, the breaker and auto-disable need no coordination.
+//
+// Its loop blocks in one place only, wait's select. Everything that talks
+// to it (Notify, the renew loop, the completer, its own sends) does so
+// without ever blocking: capacity-1 signal channels sent to with a
+// default, a mutex-guarded slice, and a results channel with room for
+// every request the cap lets it have in flight.
 type worker struct {
-	d        *Dispatcher
-	ep       *endpointState
-	pokeCh   chan struct{}
-	stopCh   chan struct{}
-	stopOnce sync.Once
-	finished chan sendDone
-	recorded chan string
+	d  *Dispatcher
+	ep *endpointState
+
+	pokeCh     chan struct{} // new work may be due
+	recordedCh chan struct{} // the completer settled results: see recordedIDs
+	stopCh     chan struct{} // closed when the lease was lost
+	stopOnce   sync.Once
+	finished   chan sendDone // capacity MaxInFlightPerEndpoint: a send never waits to hand back
+
+	recMu       sync.Mutex
+	recordedIDs []string
+
+	watch watchState // what the loop is doing, for the watchdog
+
+	loop loopState // owned by the run goroutine alone
+}
+
+// loopState is the worker loop's own state, touched by no other goroutine.
+type loopState struct {
+	tracked map[string]bool // fetched and not yet settled: never fetched twice
+	queue   []store.DueDelivery
+	sending int
+	want    bool // there may be due work not fetched yet
+	// stopping: no new requests; the worker ends once what it started is
+	// settled. lost: the lease is gone, so nothing is given back.
+	stopping, lost bool
+	abandon        bool   // past the shutdown deadline: end without waiting for results
+	disable        string // why the endpoint must be disabled, once its results are written
+	backoff        <-chan time.Time
+	lingerTick     <-chan time.Time
+	roomWait       <-chan struct{} // the completer's backlog is full: no sends until it has room
+	idleReleases   int
+	// pos is where the last read stopped in due order, so a busy endpoint's
+	// queue is read once. Work that becomes due behind it (a delivered
+	// queue, a replay) is found by a rescan from the head, at least every
+	// rescanEvery and whenever the worker is idle.
+	pos        *store.DuePosition
+	lastRescan time.Time
+	idleSince  time.Time // when the worker ran out of work; it lingers before releasing
 }
 
 type sendDone struct {
@@ -29,26 +68,37 @@ type sendDone struct {
 }
 
 func newWorker(d *Dispatcher, ep *endpointState) *worker {
-	n := d.cfg.MaxInFlightPerEndpoint
 	return &worker{
 		d: d, ep: ep,
-		pokeCh:   make(chan struct{}, 1),
-		stopCh:   make(chan struct{}),
-		finished: make(chan sendDone, n),
-		recorded: make(chan string, 4*n),
+		pokeCh:     make(chan struct{}, 1),
+		recordedCh: make(chan struct{}, 1),
+		stopCh:     make(chan struct{}),
+		finished:   make(chan sendDone, d.cfg.MaxInFlightPerEndpoint),
+		loop:       loopState{tracked: map[string]bool{}, want: true, lastRescan: time.Now()},
 	}
 }
 
-// poke says there may be new due work.
-func (w *worker) poke() {
+func signal(ch chan struct{}) {
 	select {
-	case w.pokeCh <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
+// poke says there may be new due work.
+func (w *worker) poke() { signal(w.pokeCh) }
+
 // stop is called when the lease was lost.
 func (w *worker) stop() { w.stopOnce.Do(func() { close(w.stopCh) }) }
+
+// recorded is the completer telling the worker that these results are
+// settled.
+func (w *worker) recorded(ids []string) {
+	w.recMu.Lock()
+	w.recordedIDs = append(w.recordedIDs, ids...)
+	w.recMu.Unlock()
+	signal(w.recordedCh)
+}
 
 // limit is how many requests may be in flight now: none while the breaker
 // is open, one probe when it is half-open, one at a time in strict order.
@@ -65,175 +115,304 @@ func (w *worker) limit(now time.Time) int {
 	return w.d.cfg.MaxInFlightPerEndpoint
 }
 
-func (w *worker) run(ctx, workCtx context.Context) {
-	d := w.d
-	sendCtx, cancelSends := context.WithCancel(workCtx)
+// run works the endpoint until its lease is given back or lost. ctx ends
+// at shutdown; sendCtx is cancelled when in-flight requests must be
+// abandoned; abandon is closed when the worker must end without waiting
+// for its results to be written.
+func (w *worker) run(ctx, sendCtx context.Context, abandon <-chan struct{}) {
+	sendCtx, cancelSends := context.WithCancel(sendCtx)
 	defer cancelSends()
-
-	tracked := map[string]bool{} // fetched and not yet recorded: never fetched twice
-	var queue []store.DueDelivery
-	sending := 0
-	want := true // there may be due work not fetched yet
-	lost, stopping := false, false
-	disable := ""                   // set when the endpoint must be disabled: done once its results are recorded
-	var backoff <-chan time.Time    // after an error: no reads until it fires
-	var lingerTick <-chan time.Time // while idle: look for work published elsewhere
-	idleReleases := 0
-	// pos is where the last read stopped in due order, so a busy endpoint's
-	// queue is read once. Work that becomes due behind it (a queue
-	// delivered by an owner) is found by a rescan from the head, at least
-	// every rescanEvery and whenever the worker is idle.
-	var pos *store.DuePosition
-	lastRescan := time.Now()
-	var idleSince time.Time // when the worker ran out of work; it lingers before releasing
-
+	l := &w.loop
 	for {
-		if !stopping {
-			select {
-			case <-w.stopCh:
-				stopping, lost = true, true
-				cancelSends() // another node owns the endpoint now
-			case <-ctx.Done():
-				stopping = true
-			default:
-			}
+		w.checkStop(ctx, abandon, cancelSends)
+		limit := w.limit(w.d.clock.Now())
+		if l.stopping || l.disable != "" || limit == 0 {
+			w.forgetQueue()
 		}
-		limit := w.limit(d.clock.Now())
-		if (stopping || disable != "" || limit == 0) && len(queue) > 0 {
-			// Not starting anything: forget what was fetched but not sent.
-			for _, q := range queue {
-				delete(tracked, q.ID)
-			}
-			queue, pos = nil, nil
-		}
-		if stopping || disable != "" {
-			// Wait until every finished request is recorded: releasing
-			// earlier would make them look due to the next owner, and
-			// disabling earlier would queue a delivery whose result (say,
-			// failed) is still on its way.
-			if sending == 0 && len(tracked) == 0 {
-				if disable != "" && !lost {
-					w.disable(workCtx, disable)
-				}
-				if !lost {
-					w.release(workCtx, true)
-				}
+		if l.stopping || l.disable != "" {
+			if l.abandon || (l.sending == 0 && len(l.tracked) == 0) {
+				w.finish()
 				return
 			}
 		} else {
-			if want && backoff == nil && sending+len(queue) < limit {
-				n := limit - sending - len(queue)
-				after, extra := pos, 0
-				if w.ep.strictOrder {
-					// Only the head can go; if it is held, nothing can.
-					after, n = nil, 1
-				} else if pos == nil || time.Since(lastRescan) > rescanEvery {
-					// From the head, past what is already held.
-					after, extra, lastRescan = nil, len(tracked), time.Now()
-				}
-				due, err := d.store.DeliveriesDue(ctx, store.DeliveriesDueParams{
-					EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n + extra, After: after, StrictOrder: w.ep.strictOrder,
-				})
-				switch {
-				case err != nil:
-					if ctx.Err() == nil {
-						d.log.Error("read due deliveries", "endpoint", w.ep.id, "err", err)
-					}
-					backoff = time.After(time.Second)
-				default:
-					want = len(due) == n+extra && !w.ep.strictOrder
-					if len(due) > 0 && due[len(due)-1].SecretVersion > w.ep.target.version {
-						// Rotated or edited since we loaded it: what follows is
-						// signed and sent with the new secrets and URL.
-						if err := w.reload(ctx); err != nil {
-							d.log.Error("reload endpoint", "endpoint", w.ep.id, "err", err)
-							backoff, due, pos = time.After(time.Second), nil, nil
-						}
-					}
-					for _, dd := range due {
-						if !w.ep.strictOrder {
-							p := dd.Position
-							pos = &p
-						}
-						if tracked[dd.ID] {
-							continue
-						}
-						tracked[dd.ID] = true
-						queue = append(queue, dd)
-					}
-				}
-			}
-			for sending < limit && len(queue) > 0 {
-				dd := queue[0]
-				queue = queue[1:]
-				sending++
-				go w.sendOne(sendCtx, w.ep.target, dd)
-			}
-			if sending > 0 || len(tracked) > 0 || (want && limit > 0) || backoff != nil {
-				idleSince = time.Time{}
-			} else if linger := w.lingerLeft(&idleSince, limit); linger > 0 {
-				// Idle but keeping the lease a moment: a steady trickle of
-				// events would otherwise cost a release and a claim each.
-				// A publish in this process pokes us at once; work published
-				// by another process is found by polling.
-				if lingerTick == nil {
-					lingerTick = time.After(min(linger, d.cfg.PollInterval))
-				}
-			} else {
-				if w.release(workCtx, false) {
-					return
-				}
-				// Work arrived between our last look and the release, maybe
-				// behind pos: look again from the head.
-				want, pos = true, nil
-				idleReleases++
-				if idleReleases > 3 {
-					backoff = time.After(d.cfg.PollInterval)
-				}
-				continue
+			w.fill(ctx, limit)
+			w.startSends(sendCtx, limit)
+			if done := w.idle(limit); done {
+				return
 			}
 		}
-
-		select {
-		case r := <-w.finished:
-			sending--
-			want = true
-			idleReleases = 0
-			if r.out.abandoned {
-				pos = nil // it is due again, behind pos
-			}
-			if r.out.abandoned {
-				delete(tracked, r.dd.ID)
-				continue
-			}
-			if reason := w.complete(r); reason != "" && disable == "" {
-				disable = reason
-			}
-		case id := <-w.recorded:
-			delete(tracked, id)
-			// In strict order the next delivery may go only now.
-			want = want || w.ep.strictOrder
-		case <-w.pokeCh:
-			want = true
-		case <-backoff:
-			backoff = nil
-			want = true
-		case <-lingerTick:
-			lingerTick = nil
-			want = true
-		case <-w.stopCh:
-		case <-ctx.Done():
-		}
+		w.wait(ctx, abandon)
 	}
 }
 
-// complete applies an attempt's outcome: the retry policy decides the
-// delivery's fate, the breaker and the auto-disable rule the endpoint's.
-// It returns why the endpoint must be disabled, or "".
+// checkStop notices, without waiting, that the lease was lost, that the
+// dispatcher is shutting down, or that the shutdown deadline has come.
+func (w *worker) checkStop(ctx context.Context, abandon <-chan struct{}, cancelSends func()) {
+	l := &w.loop
+	select {
+	case <-w.stopCh:
+		if !l.lost {
+			l.stopping, l.lost = true, true
+			cancelSends() // another node owns the endpoint now
+		}
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		l.stopping = true
+	default:
+	}
+	select {
+	case <-abandon:
+		l.stopping, l.abandon = true, true
+	default:
+	}
+}
+
+// forgetQueue drops what was fetched but not started: nothing will start.
+func (w *worker) forgetQueue() {
+	l := &w.loop
+	for _, q := range l.queue {
+		delete(l.tracked, q.ID)
+	}
+	l.queue, l.pos = nil, nil
+}
+
+// readAhead is how many deliveries a worker fetches beyond those it can
+// start at once, so that a busy endpoint costs one read per several
+// requests rather than one per request.
+func (w *worker) readAhead(limit int) int {
+	if w.ep.strictOrder || limit <= 1 {
+		return limit
+	}
+	return 4 * limit
+}
+
+// fill reads due deliveries when there may be some and the queue has run
+// below what the cap lets start.
+func (w *worker) fill(ctx context.Context, limit int) {
+	l := &w.loop
+	if !l.want || l.backoff != nil || l.sending+len(l.queue) >= limit {
+		return
+	}
+	d := w.d
+	n := w.readAhead(limit) - l.sending - len(l.queue)
+	after, extra := l.pos, 0
+	if w.ep.strictOrder {
+		// Only the head can go; if it is held, nothing can.
+		after, n = nil, 1
+	} else if l.pos == nil || time.Since(l.lastRescan) > rescanEvery {
+		// From the head, past what is already held.
+		after, extra, l.lastRescan = nil, len(l.tracked), time.Now()
+	}
+	w.watch.set("reading due deliveries")
+	due, err := d.store.DeliveriesDue(ctx, store.DeliveriesDueParams{
+		EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n + extra, After: after, StrictOrder: w.ep.strictOrder,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.logErr.Error("read due deliveries", "endpoint", w.ep.id, "err", err)
+		}
+		l.backoff = time.After(time.Second)
+		return
+	}
+	l.want = len(due) == n+extra && !w.ep.strictOrder
+	if len(due) > 0 && due[len(due)-1].SecretVersion > w.ep.target.version {
+		// Rotated or edited since we loaded it: what follows is signed and
+		// sent with the new secrets and URL.
+		if err := w.reload(ctx); err != nil {
+			d.logErr.Error("reload endpoint", "endpoint", w.ep.id, "err", err)
+			l.backoff, l.pos = time.After(time.Second), nil
+			return
+		}
+	}
+	for _, dd := range due {
+		if !w.ep.strictOrder {
+			p := dd.Position
+			l.pos = &p
+		}
+		if l.tracked[dd.ID] {
+			continue
+		}
+		l.tracked[dd.ID] = true
+		l.queue = append(l.queue, dd)
+	}
+}
+
+// startSends starts queued deliveries, in order, up to the cap, unless the
+// completer has no room for more results.
+func (w *worker) startSends(sendCtx context.Context, limit int) {
+	l := &w.loop
+	if l.sending >= limit || len(l.queue) == 0 {
+		return
+	}
+	room := w.d.completer.roomCh()
+	select {
+	case <-room:
+		l.roomWait = nil
+	default:
+		l.roomWait = room
+		return
+	}
+	for l.sending < limit && len(l.queue) > 0 {
+		dd := l.queue[0]
+		l.queue[0] = store.DueDelivery{} // let the payload go once sent
+		l.queue = l.queue[1:]
+		l.sending++
+		go w.sendOne(sendCtx, w.ep.target, dd)
+	}
+	if len(l.queue) == 0 {
+		l.queue = nil
+	}
+}
+
+// idle decides what a worker with nothing to start does: linger a moment
+// holding the lease, or give the lease back. It reports true when the
+// lease was given back and the worker is done.
+func (w *worker) idle(limit int) bool {
+	l := &w.loop
+	if l.sending > 0 || len(l.tracked) > 0 || (l.want && limit > 0) || l.backoff != nil {
+		l.idleSince = time.Time{}
+		return false
+	}
+	if left := w.lingerLeft(limit); left > 0 {
+		// Idle but keeping the lease a moment: a steady trickle of events
+		// would otherwise cost a release and a claim each. A publish in this
+		// process pokes us at once; work published by another process is
+		// found by polling.
+		if l.lingerTick == nil {
+			l.lingerTick = time.After(min(left, w.d.cfg.PollInterval))
+		}
+		return false
+	}
+	w.watch.set("releasing the lease")
+	if w.release(false) {
+		return true
+	}
+	// Work arrived between our last look and the release, maybe behind
+	// pos: look again from the head.
+	l.want, l.pos = true, nil
+	l.idleReleases++
+	if l.idleReleases > 3 {
+		l.backoff = time.After(w.d.cfg.PollInterval)
+	}
+	return false
+}
+
+// lingerLeft starts or continues the idle period and returns how much of
+// it is left; none when sending is paused (breaker) or strictly ordered
+// work waits for a retry, since nothing can be sent meanwhile anyway.
+func (w *worker) lingerLeft(limit int) time.Duration {
+	if limit == 0 {
+		return 0
+	}
+	l := &w.loop
+	if l.idleSince.IsZero() {
+		l.idleSince = time.Now()
+	}
+	return linger - time.Since(l.idleSince)
+}
+
+// finish ends a stopping worker: disable the endpoint if a rule asked for
+// it, then give the lease back, unless it was lost.
+func (w *worker) finish() {
+	l := &w.loop
+	if l.lost {
+		return
+	}
+	if l.disable != "" && !l.abandon {
+		w.disable(l.disable)
+	}
+	w.release(true)
+}
+
+// wait blocks until something happens that the loop must act on.
+func (w *worker) wait(ctx context.Context, abandon <-chan struct{}) {
+	l := &w.loop
+	w.watch.update(w.describe(), len(l.tracked) > 0 || l.backoff != nil)
+	ctxDone := ctx.Done()
+	if l.stopping {
+		ctxDone = nil // already seen
+	}
+	select {
+	case r := <-w.finished:
+		w.handleResult(r)
+	case <-w.recordedCh:
+		w.takeRecorded()
+	case <-w.pokeCh:
+		l.want = true
+	case <-l.backoff:
+		l.backoff, l.want = nil, true
+	case <-l.lingerTick:
+		l.lingerTick, l.want = nil, true
+	case <-l.roomWait:
+		l.roomWait = nil
+	case <-w.stopCh:
+	case <-ctxDone:
+	case <-abandon:
+	}
+}
+
+// handleResult applies one finished request: the retry policy decides the
+// delivery's fate, the breaker and auto-disable the endpoint's, and the
+// result goes to the completer.
+func (w *worker) handleResult(r sendDone) {
+	l := &w.loop
+	l.sending--
+	l.want = true
+	l.idleReleases = 0
+	w.watch.progressed()
+	if r.out.abandoned {
+		// Nothing to record: it is due again, behind pos.
+		delete(l.tracked, r.dd.ID)
+		l.pos = nil
+		return
+	}
+	if reason := w.complete(r); reason != "" && l.disable == "" {
+		l.disable = reason
+	}
+}
+
+// takeRecorded forgets deliveries whose results are written: they may be
+// fetched again (a retry that has come due).
+func (w *worker) takeRecorded() {
+	w.recMu.Lock()
+	ids := w.recordedIDs
+	w.recordedIDs = nil
+	w.recMu.Unlock()
+	l := &w.loop
+	for _, id := range ids {
+		delete(l.tracked, id)
+	}
+	// In strict order the next delivery may go only now.
+	l.want = l.want || w.ep.strictOrder
+}
+
+// describe says what the loop is about to wait for, for the watchdog.
+func (w *worker) describe() string {
+	l := &w.loop
+	switch {
+	case l.roomWait != nil:
+		return fmt.Sprintf("waiting for room in the completer (%d results to write)", w.d.completer.backlog())
+	case l.sending > 0:
+		return fmt.Sprintf("waiting for %d requests in flight to %s", l.sending, w.ep.target.url)
+	case len(l.tracked) > len(l.queue):
+		return fmt.Sprintf("waiting for %d results to be written", len(l.tracked)-len(l.queue))
+	case l.backoff != nil:
+		return "pausing after a database error"
+	case l.stopping:
+		return "stopping"
+	}
+	return "idle"
+}
+
+// complete applies an attempt's outcome and hands the result to the
+// completer. It returns why the endpoint must be disabled, or "".
 func (w *worker) complete(r sendDone) string {
 	d := w.d
 	now := d.clock.Now()
-	result := d.decide(r.dd, r.out)
+	gone := r.out.attempt.StatusCode == http.StatusGone
+	result := d.decide(r.dd, r.out, gone)
 	h, tripped := d.cfg.Breaker.record(w.ep.health, r.out.ok, now)
 	switch result.Status {
 	case webhook.StatusDelivered:
@@ -250,10 +429,10 @@ func (w *worker) complete(r sendDone) string {
 	}
 	snapshot := h
 	result.EndpointID, result.Owner, result.Health = w.ep.id, d.owner, &snapshot
-	id := r.dd.ID
-	d.completer.add(result, func() { w.recorded <- id })
+	d.logAttempt(w.ep.id, r.dd, r.out, result)
+	d.completer.add(completion{result: result, w: w})
 
-	if r.out.attempt.StatusCode == http.StatusGone {
+	if gone {
 		return reasonGone
 	}
 	if result.Status == webhook.StatusFailed {
@@ -264,8 +443,10 @@ func (w *worker) complete(r sendDone) string {
 
 // disable stops deliveries to the endpoint: what is pending is queued, and
 // the store publishes endpoint.disabled.
-func (w *worker) disable(ctx context.Context, reason string) {
+func (w *worker) disable(reason string) {
 	d := w.d
+	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
+	defer cancel()
 	changed, err := d.store.EndpointDisable(ctx, store.EndpointDisableParams{
 		AccountID: w.ep.accountID, ID: w.ep.id, Reason: reason, Now: d.clock.Now(),
 	})
@@ -280,27 +461,18 @@ func (w *worker) disable(ctx context.Context, reason string) {
 	}
 }
 
-// Tuning of the worker's reads.
+// Tuning of the worker.
 const (
 	// rescanEvery bounds how long work that became due behind the read
 	// position (a delivered queue, a replay) waits on a busy endpoint.
 	rescanEvery = time.Second
 	// linger is how long an idle worker keeps its lease.
 	linger = time.Second
+	// bookkeepingTimeout bounds a release or disable, which must not wait
+	// on a cancelled context (a release that never happens makes another
+	// node wait a whole lease TTL) nor hang a shutdown.
+	bookkeepingTimeout = 2 * time.Second
 )
-
-// lingerLeft starts or continues the idle period and returns how much of
-// it is left; none when sending is paused (breaker) or strictly ordered
-// work waits for a retry, since nothing can be sent meanwhile anyway.
-func (w *worker) lingerLeft(idleSince *time.Time, limit int) time.Duration {
-	if limit == 0 {
-		return 0
-	}
-	if idleSince.IsZero() {
-		*idleSince = time.Now()
-	}
-	return linger - time.Since(*idleSince)
-}
 
 // reload loads the endpoint's URL, ordering and secrets again.
 func (w *worker) reload(ctx context.Context) error {
@@ -316,14 +488,17 @@ func (w *worker) reload(ctx context.Context) error {
 	return nil
 }
 
-// release gives the lease back; false means work is due and we keep it.
-func (w *worker) release(ctx context.Context, force bool) bool {
+// release gives the lease back, with a deadline of its own so that it
+// happens even at shutdown; false means work is due and we keep it.
+func (w *worker) release(force bool) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
+	defer cancel()
 	ok, err := w.d.store.EndpointRelease(ctx, store.EndpointReleaseParams{
 		Owner: w.d.owner, EndpointID: w.ep.id, Now: w.d.clock.Now(), Force: force,
 	})
 	if err != nil {
 		// The lease will expire on its own; another look is harmless.
-		w.d.log.Error("release endpoint", "endpoint", w.ep.id, "err", err)
+		w.d.logErr.Error("release endpoint", "endpoint", w.ep.id, "err", err)
 		return force
 	}
 	return ok
@@ -340,8 +515,9 @@ func (w *worker) sendOne(ctx context.Context, tgt *target, dd store.DueDelivery)
 	w.finished <- sendDone{dd: dd, out: out}
 }
 
-// decide applies the retry policy to an attempt's outcome.
-func (d *Dispatcher) decide(dd store.DueDelivery, out outcome) store.AttemptResult {
+// decide applies the retry policy to an attempt's outcome. A 410 Gone
+// ends the delivery at once: the receiver asked for no more.
+func (d *Dispatcher) decide(dd store.DueDelivery, out outcome, gone bool) store.AttemptResult {
 	n := dd.ScheduleAttempt + 1
 	r := store.AttemptResult{DeliveryID: dd.ID, Attempt: out.attempt, ScheduleAttempt: n}
 	label := "error"
@@ -353,7 +529,7 @@ func (d *Dispatcher) decide(dd store.DueDelivery, out outcome) store.AttemptResu
 	case out.ok:
 		r.Status = webhook.StatusDelivered
 		d.metrics.Deliveries.WithLabelValues("delivered").Inc()
-	case retry:
+	case retry && !gone:
 		r.Status = webhook.StatusPending
 		r.NextAttemptAt = d.clock.Now().Add(delay)
 		d.metrics.Deliveries.WithLabelValues("retried").Inc()

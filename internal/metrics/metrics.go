@@ -21,6 +21,8 @@ type Metrics struct {
 	BreakerTrips      prometheus.Counter
 	EndpointsDisabled prometheus.Counter
 	Dropped           prometheus.Counter
+	DispatcherStalled prometheus.Gauge
+	DispatcherStalls  prometheus.Counter
 }
 
 // New registers the collectors on reg (and the Go runtime collectors, when
@@ -55,7 +57,11 @@ func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookrelay_deliveries_dropped_total", Help: "Queued deliveries dropped by the queue's age limit."}),
 	}
-	reg.MustRegister(m.BreakerTrips, m.EndpointsDisabled, m.Dropped)
+	m.DispatcherStalled = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookrelay_dispatcher_stalled", Help: "1 while the dispatcher's watchdog finds work waiting and nothing progressing (/readyz fails meanwhile)."})
+	m.DispatcherStalls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hookrelay_dispatcher_stalls_total", Help: "Stalls the dispatcher's watchdog detected."})
+	reg.MustRegister(m.BreakerTrips, m.EndpointsDisabled, m.Dropped, m.DispatcherStalled, m.DispatcherStalls)
 	reg.MustRegister(m.EventsPublished, m.PublishBatchSize, m.Deliveries, m.AttemptDuration, m.EndpointsHeld,
 		m.InFlight, m.RecordBatchSize, m.PublishToFirstTry)
 	if withRuntime {
