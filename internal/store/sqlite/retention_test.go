@@ -24,15 +24,15 @@ import (
 // later inserts reuse them. It also checks that nothing is left behind
 // (attempts without their delivery, stats of pruned hours).
 //
-// HOOKRELAY_RETENTION_EVENTS_PER_MINUTE (default 30) and
-// HOOKRELAY_RETENTION_PERIODS (default 3) scale it; docs/operations.md
+// HOOKRELAY_RETENTION_EVENTS_PER_MINUTE (default 10) and
+// HOOKRELAY_RETENTION_PERIODS (default 2) scale it; docs/operations.md
 // quotes a larger run.
 func TestRetentionBoundsFileSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a few thousand transactions")
 	}
 	t.Parallel()
-	perMinute, periods := envInt(t, "HOOKRELAY_RETENTION_EVENTS_PER_MINUTE", 30), envInt(t, "HOOKRELAY_RETENTION_PERIODS", 3)
+	perMinute, periods := envInt(t, "HOOKRELAY_RETENTION_EVENTS_PER_MINUTE", 10), envInt(t, "HOOKRELAY_RETENTION_PERIODS", 2)
 	const (
 		retention   = 2 * time.Hour // of the fake clock
 		idempotency = 30 * time.Minute
