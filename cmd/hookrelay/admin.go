@@ -367,7 +367,11 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	database := fs.String("database", "hookrelay.db", "the SQLite `file` serve uses")
 	var quiet bool
 	if cmd.quiet {
-		config.BoolVar(fs, &quiet, "quiet", false, "print only the id (one per line for list), for scripts")
+		what := "print only the id, for scripts"
+		if cmd.verb == "list" {
+			what = "print only the ids, one per line, for scripts"
+		}
+		config.BoolVar(fs, &quiet, "quiet", false, what)
 	}
 	synopsis := strings.TrimSpace(cmd.synopsis + " [--database FILE]")
 	if cmd.quiet {

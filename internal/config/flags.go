@@ -95,7 +95,7 @@ func PrintFlags(w io.Writer, fs *flag.FlagSet, env func(flagName string) string)
 			head += " " + name
 		}
 		var notes []string
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 			notes = append(notes, "default "+f.DefValue)
 		}
 		if env != nil {
