@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -19,148 +18,621 @@ import (
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
-// admin commands write straight to the database: they are how an operator
-// bootstraps the first keys, before any API key exists.
-func admin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) < 2 || args[1] != "create" {
-		fmt.Fprint(stderr, usage)
-		return errors.New("usage: hookrelay admin <operator-key|account|api-key|member|event-type> create [flags]")
+// The admin commands write straight to the database: they are how an
+// operator bootstraps the first keys, before any API key exists. Each is
+// thin over one store method; output is JSON with the API's field names
+// (an object, or an array for list), except that creating a key prints
+// the key alone, so that KEY=$(hookrelay admin … create) captures it.
+
+// adminEnv is what an admin command's run function gets.
+type adminEnv struct {
+	st     store.Store
+	stdin  io.Reader
+	stdout io.Writer
+	now    time.Time
+	quiet  bool
+}
+
+// adminCmd is one `hookrelay admin <object> <verb>`. define registers its
+// flags (beside --database) and returns the function that runs it.
+type adminCmd struct {
+	object, verb string
+	synopsis     string
+	about        string
+	quiet        bool // takes --quiet: print ids only
+	define       func(fs *flag.FlagSet) func(ctx context.Context, e *adminEnv) error
+}
+
+func (c adminCmd) path() string { return "admin " + c.object + " " + c.verb }
+
+// adminObjects lists the objects in help order, each with what it is.
+var adminObjects = [][2]string{
+	{"operator-key", "keys that act on every account (the platform's own)"},
+	{"account", "customers of the operator (tenants)"},
+	{"api-key", "an account's API keys, scoped"},
+	{"member", "an account's dashboard logins"},
+	{"event-type", "the catalog of event types that can be published"},
+}
+
+var adminCmds = []adminCmd{
+	{object: "operator-key", verb: "create", synopsis: "[--name N]",
+		about: "Creates an operator key and prints it; it is shown this once (only its hash is stored).",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			name := fs.String("name", "operator", "a `name` to recognise the key by")
+			return func(ctx context.Context, e *adminEnv) error {
+				return createKey(ctx, e, "", *name, auth.Scopes)
+			}
+		}},
+	{object: "operator-key", verb: "list", about: "Lists the operator keys, newest first, revoked ones too.", quiet: true,
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			return func(ctx context.Context, e *adminEnv) error { return listKeys(ctx, e, "") }
+		}},
+	{object: "operator-key", verb: "revoke", synopsis: "--id key_…",
+		about: "Revokes an operator key at once and prints it.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			id := fs.String("id", "", "the key's `id` (key_…, from operator-key list)")
+			return func(ctx context.Context, e *adminEnv) error { return revokeKey(ctx, e, "", *id) }
+		}},
+
+	{object: "account", verb: "create", synopsis: "--name N", quiet: true,
+		about: "Creates an account and prints it.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			name := fs.String("name", "", "the account's `name`")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *name == "" {
+					return errRequired("account create", "--name")
+				}
+				a, err := e.st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", e.now), Name: *name, Now: e.now})
+				if err != nil {
+					return err
+				}
+				return e.print(toAccount(a))
+			}
+		}},
+	{object: "account", verb: "list", synopsis: "[--search TEXT]", quiet: true,
+		about: "Lists the accounts, newest first, the reserved operator account included.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			search := fs.String("search", "", "only accounts whose name contains this `text`")
+			return func(ctx context.Context, e *adminEnv) error {
+				items, err := all(func(cursor string) (store.Page[webhook.Account], error) {
+					return e.st.AccountList(ctx, store.AccountListParams{Search: *search, Cursor: cursor, Limit: 250})
+				})
+				if err != nil {
+					return err
+				}
+				return printList(e, mapSlice(items, toAccount))
+			}
+		}},
+	{object: "account", verb: "delete", synopsis: "--id acc_…",
+		about: "Deletes an account and everything it owns (API keys, members, endpoints, events, the\n" +
+			"delivery log, credit alerts) and prints the account. This cannot be undone.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			id := fs.String("id", "", "the account's `id` (acc_…)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *id == "" {
+					return errRequired("account delete", "--id")
+				}
+				a, err := e.st.AccountGet(ctx, *id)
+				if err != nil {
+					return notFoundHint(err, "account "+*id, "hookrelay admin account list")
+				}
+				if err := e.st.AccountDelete(ctx, store.AccountDeleteParams{ID: *id}); err != nil {
+					return err
+				}
+				return e.print(toAccount(a))
+			}
+		}},
+
+	{object: "api-key", verb: "create", synopsis: "--account ID --scopes a,b [--name N]",
+		about: "Creates an API key for an account and prints it; it is shown this once.\nScopes: " + strings.Join(auth.Scopes, ", ") + ".",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			scopes := fs.String("scopes", "", "comma-separated `scopes`: "+strings.Join(auth.Scopes, ","))
+			name := fs.String("name", "default", "a `name` to recognise the key by")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" || *scopes == "" {
+					return errRequired("api-key create", "--account and --scopes")
+				}
+				list := splitList(*scopes)
+				if err := auth.ValidateScopes(list); err != nil {
+					return usageErrorf("api-key create", "--scopes: %v", err)
+				}
+				if err := accountExists(ctx, e, *account); err != nil {
+					return err
+				}
+				return createKey(ctx, e, *account, *name, list)
+			}
+		}},
+	{object: "api-key", verb: "list", synopsis: "--account ID", quiet: true,
+		about: "Lists an account's API keys, newest first, revoked ones too (never the keys themselves).",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" {
+					return errRequired("api-key list", "--account")
+				}
+				if err := accountExists(ctx, e, *account); err != nil {
+					return err
+				}
+				return listKeys(ctx, e, *account)
+			}
+		}},
+	{object: "api-key", verb: "revoke", synopsis: "--account ID --id key_…",
+		about: "Revokes an account's API key at once and prints it.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			id := fs.String("id", "", "the key's `id` (key_…, from api-key list)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" {
+					return errRequired("api-key revoke", "--account")
+				}
+				return revokeKey(ctx, e, *account, *id)
+			}
+		}},
+
+	{object: "member", verb: "create", synopsis: "--account ID --email E --role R --password-stdin", quiet: true,
+		about: "Adds a dashboard login to an account and prints it. The password is read from standard\n" +
+			"input, never from an argument. The first member must be the primary-owner.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			email := fs.String("email", "", "the member's e-mail `address`")
+			role := fs.String("role", "", "the member's `role`: primary-owner, owner or member")
+			var passwordStdin bool
+			config.BoolVar(fs, &passwordStdin, "password-stdin", false, "read the password from standard input (required)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" || *email == "" || *role == "" {
+					return errRequired("member create", "--account, --email and --role")
+				}
+				switch *role {
+				case webhook.RolePrimaryOwner, webhook.RoleOwner, webhook.RoleMember:
+				default:
+					return usageErrorf("member create", "--role %q: use primary-owner, owner or member", *role)
+				}
+				if !passwordStdin {
+					return usageErrorf("member create", "--password-stdin is required: passwords are never taken as arguments (echo \"$PASSWORD\" | hookrelay admin member create … --password-stdin)")
+				}
+				line, err := bufio.NewReader(e.stdin).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read password: %w", err)
+				}
+				hash, err := auth.HashPassword(strings.TrimRight(line, "\r\n"))
+				if err != nil {
+					return err
+				}
+				if err := accountExists(ctx, e, *account); err != nil {
+					return err
+				}
+				m, err := e.st.MemberCreate(ctx, store.MemberCreateParams{ID: webhook.NewID("mem", e.now), AccountID: *account,
+					Email: strings.ToLower(strings.TrimSpace(*email)), Role: *role, PasswordHash: hash, Now: e.now})
+				if err != nil {
+					return err // the store says why: a taken e-mail, or the primary-owner rule
+				}
+				return e.print(toMember(m))
+			}
+		}},
+	{object: "member", verb: "list", synopsis: "--account ID", quiet: true,
+		about: "Lists an account's members in the order they were added.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" {
+					return errRequired("member list", "--account")
+				}
+				if err := accountExists(ctx, e, *account); err != nil {
+					return err
+				}
+				items, err := all(func(cursor string) (store.Page[webhook.Member], error) {
+					return e.st.MemberList(ctx, store.MemberListParams{AccountID: *account, Cursor: cursor, Limit: 250})
+				})
+				if err != nil {
+					return err
+				}
+				return printList(e, mapSlice(items, toMember))
+			}
+		}},
+	{object: "member", verb: "delete", synopsis: "--account ID --id mem_…",
+		about: "Removes a member and prints it. The primary-owner cannot be removed: make another\nmember primary-owner first (PATCH /v1/accounts/{account_id}/members/{member_id}).",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			account := fs.String("account", "", "the account's `id` (acc_…)")
+			id := fs.String("id", "", "the member's `id` (mem_…, from member list)")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *account == "" || *id == "" {
+					return errRequired("member delete", "--account and --id")
+				}
+				items, err := all(func(cursor string) (store.Page[webhook.Member], error) {
+					return e.st.MemberList(ctx, store.MemberListParams{AccountID: *account, Cursor: cursor, Limit: 250})
+				})
+				if err != nil {
+					return err
+				}
+				var found *webhook.Member
+				for i := range items {
+					if items[i].ID == *id {
+						found = &items[i]
+					}
+				}
+				if found == nil {
+					return fmt.Errorf("member %s not found in account %s; see: hookrelay admin member list --account %s", *id, *account, *account)
+				}
+				if err := e.st.MemberDelete(ctx, store.MemberDeleteParams{AccountID: *account, ID: *id, Now: e.now}); err != nil {
+					return err
+				}
+				return e.print(toMember(*found))
+			}
+		}},
+
+	{object: "event-type", verb: "create", synopsis: "--name N --description D [--example JSON]", quiet: true,
+		about: "Adds an event type to the catalog, so that endpoints can subscribe to it and events of\nit can be published; prints it.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			name := fs.String("name", "", "the type's `name`, such as generation.completed")
+			description := fs.String("description", "", "what the event means, shown to the accounts (`text`)")
+			example := fs.String("example", "", "an example payload, a `JSON` object")
+			return func(ctx context.Context, e *adminEnv) error {
+				if err := webhook.ValidateEventTypeName(*name); err != nil {
+					return usageErrorf("event-type create", "--name %q: %v", *name, err)
+				}
+				if webhook.IsReservedEventType(*name) {
+					return usageErrorf("event-type create", "--name %q is reserved: hookrelay emits it itself", *name)
+				}
+				var ex json.RawMessage
+				if *example != "" {
+					if !json.Valid([]byte(*example)) || !strings.HasPrefix(strings.TrimSpace(*example), "{") {
+						return usageErrorf("event-type create", "--example must be a JSON object, such as '{\"id\":\"gen_1\"}'")
+					}
+					ex = json.RawMessage(*example)
+				}
+				t, err := e.st.EventTypeCreate(ctx, store.EventTypeCreateParams{Name: *name, Description: *description, Example: ex, Now: e.now})
+				if errors.Is(err, webhook.ErrConflict) {
+					return fmt.Errorf("event type %q already exists; see: hookrelay admin event-type list", *name)
+				}
+				if err != nil {
+					return err
+				}
+				return e.print(toEventType(t))
+			}
+		}},
+	{object: "event-type", verb: "list", quiet: true,
+		about: "Lists the catalog by name, the reserved types included.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			return func(ctx context.Context, e *adminEnv) error {
+				types, err := e.st.EventTypeList(ctx)
+				if err != nil {
+					return err
+				}
+				return printList(e, mapSlice(types, toEventType))
+			}
+		}},
+	{object: "event-type", verb: "delete", synopsis: "--name N",
+		about: "Removes an event type from the catalog and prints it. A type an endpoint subscribes to is\n" +
+			"kept: deprecate it instead. Events already published keep their type.",
+		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
+			name := fs.String("name", "", "the type's `name`")
+			return func(ctx context.Context, e *adminEnv) error {
+				if *name == "" {
+					return errRequired("event-type delete", "--name")
+				}
+				types, err := e.st.EventTypeList(ctx)
+				if err != nil {
+					return err
+				}
+				var found *webhook.EventType
+				for i := range types {
+					if types[i].Name == *name {
+						found = &types[i]
+					}
+				}
+				if found == nil {
+					return fmt.Errorf("event type %q not found; see: hookrelay admin event-type list", *name)
+				}
+				if err := e.st.EventTypeDelete(ctx, store.EventTypeDeleteParams{Name: *name}); err != nil {
+					return err
+				}
+				return e.print(toEventType(*found))
+			}
+		}},
+}
+
+func admin(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		if len(args) == 0 {
+			return usageErrorf("admin", "missing what to manage: %s", objectNames())
+		}
+		fmt.Fprint(stdout, adminHelp(""))
+		return nil
 	}
-	what := args[0]
-	fs := flag.NewFlagSet("admin "+what+" create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	database := fs.String("database", "hookrelay.db", "SQLite file or postgres:// URL (env HOOKRELAY_DATABASE)")
-	name := fs.String("name", "", "name")
-	account := fs.String("account", "", "account id (acc_…)")
-	scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(auth.Scopes, ","))
-	email := fs.String("email", "", "member e-mail")
-	role := fs.String("role", "", "member role: primary-owner, owner or member")
-	passwordStdin := fs.Bool("password-stdin", false, "read the member's password from standard input")
-	description := fs.String("description", "", "event type description")
-	example := fs.String("example", "", "event type example payload (a JSON object)")
-	if err := fs.Parse(args[2:]); err != nil {
-		return err
+	object := args[0]
+	if !knownObject(object) {
+		return usageErrorf("admin", "unknown admin object %q: use %s", object, objectNames())
 	}
-	if !isFlagSet(fs, "database") {
-		if v, ok := os.LookupEnv(config.EnvName("database")); ok {
-			*database = v
+	if len(args) == 1 || isHelp(args[1]) {
+		if len(args) == 1 {
+			return usageErrorf("admin "+object, "missing what to do: %s", verbsOf(object))
+		}
+		fmt.Fprint(stdout, adminHelp(object))
+		return nil
+	}
+	verb := args[1]
+	var cmd *adminCmd
+	for i := range adminCmds {
+		if adminCmds[i].object == object && adminCmds[i].verb == verb {
+			cmd = &adminCmds[i]
 		}
 	}
-	cfg := &config.Config{Database: *database}
-	st, err := app.OpenStore(ctx, cfg)
+	if cmd == nil {
+		return usageErrorf("admin "+object, "unknown %s command %q: use %s", object, verb, verbsOf(object))
+	}
+
+	fs := newFlags(cmd.path())
+	runCmd := cmd.define(fs)
+	database := fs.String("database", "hookrelay.db", "the SQLite `file` serve uses")
+	var quiet bool
+	if cmd.quiet {
+		what := "print only the id, for scripts"
+		if cmd.verb == "list" {
+			what = "print only the ids, one per line, for scripts"
+		}
+		config.BoolVar(fs, &quiet, "quiet", false, what)
+	}
+	synopsis := strings.TrimSpace(cmd.synopsis + " [--database FILE]")
+	if cmd.quiet {
+		synopsis += " [--quiet]"
+	}
+	s := spec{command: cmd.path(), synopsis: synopsis, about: cmd.about, env: envOnly("database")}
+	if err := parse(s, fs, args[2:], stdout); err != nil {
+		return err
+	}
+	if err := fromEnv(cmd.path(), fs, "database"); err != nil {
+		return err
+	}
+	st, err := app.OpenStore(ctx, &config.Config{Database: *database})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	now := time.Now().UTC()
+	return runCmd(ctx, &adminEnv{st: st, stdin: stdin, stdout: stdout, now: time.Now().UTC(), quiet: quiet})
+}
 
-	switch what {
-	case "operator-key":
-		key, hash := auth.NewKey(true)
-		n := *name
-		if n == "" {
-			n = "operator"
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+func knownObject(object string) bool {
+	for _, o := range adminObjects {
+		if o[0] == object {
+			return true
 		}
-		if _, err := st.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", now), Name: n,
-			Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: auth.Scopes, Now: now}); err != nil {
-			return err
+	}
+	return false
+}
+
+func objectNames() string {
+	names := make([]string, len(adminObjects))
+	for i, o := range adminObjects {
+		names[i] = o[0]
+	}
+	return strings.Join(names, ", ")
+}
+
+func verbsOf(object string) string {
+	var verbs []string
+	for _, c := range adminCmds {
+		if c.object == object {
+			verbs = append(verbs, c.verb)
 		}
-		fmt.Fprintln(stdout, key)
-	case "account":
-		if *name == "" {
-			return errors.New("--name is required")
+	}
+	return strings.Join(verbs, ", ")
+}
+
+// adminHelp lists every admin command, or one object's.
+func adminHelp(object string) string {
+	var b strings.Builder
+	if object == "" {
+		b.WriteString("Usage: hookrelay admin <object> <command> [flags]\n\n" +
+			"Manages the database directly (serve may be running): how the first operator key is made.\n" +
+			"Output is JSON with the API's field names; creating a key prints only the key.\n")
+	} else {
+		fmt.Fprintf(&b, "Usage: hookrelay admin %s <command> [flags]\n", object)
+	}
+	for _, o := range adminObjects {
+		if object != "" && o[0] != object {
+			continue
 		}
-		a, err := st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: *name, Now: now})
-		if err != nil {
-			return err
-		}
-		return printJSON(stdout, map[string]string{"account_id": a.ID, "name": a.Name, "created_at": a.CreatedAt.Format(time.RFC3339)})
-	case "api-key":
-		if *account == "" {
-			return errors.New("--account is required")
-		}
-		list := splitList(*scopes)
-		if err := auth.ValidateScopes(list); err != nil {
-			return fmt.Errorf("--scopes: %w", err)
-		}
-		if _, err := st.AccountGet(ctx, *account); err != nil {
-			return fmt.Errorf("--account %s: %w", *account, err)
-		}
-		key, hash := auth.NewKey(false)
-		n := *name
-		if n == "" {
-			n = "default"
-		}
-		if _, err := st.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", now), AccountID: *account,
-			Name: n, Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: list, Now: now}); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, key)
-	case "member":
-		if *account == "" || *email == "" || *role == "" {
-			return errors.New("--account, --email and --role are required")
-		}
-		switch *role {
-		case webhook.RolePrimaryOwner, webhook.RoleOwner, webhook.RoleMember:
-		default:
-			return fmt.Errorf("--role %q: must be primary-owner, owner or member", *role)
-		}
-		if !*passwordStdin {
-			return errors.New("--password-stdin is required: passwords are never taken as arguments")
-		}
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read password: %w", err)
-		}
-		hash, err := auth.HashPassword(strings.TrimRight(line, "\r\n"))
-		if err != nil {
-			return err
-		}
-		if _, err := st.AccountGet(ctx, *account); err != nil {
-			return fmt.Errorf("--account %s: %w", *account, err)
-		}
-		m, err := st.MemberCreate(ctx, store.MemberCreateParams{ID: webhook.NewID("mem", now), AccountID: *account,
-			Email: strings.ToLower(strings.TrimSpace(*email)), Role: *role, PasswordHash: hash, Now: now})
-		if err != nil {
-			return err // the store says why: a taken e-mail, or the primary-owner rule
-		}
-		return printJSON(stdout, map[string]string{"member_id": m.ID, "account_id": m.AccountID, "email": m.Email, "role": m.Role})
-	case "event-type":
-		if err := webhook.ValidateEventTypeName(*name); err != nil {
-			return fmt.Errorf("--name %q: %w", *name, err)
-		}
-		if webhook.IsReservedEventType(*name) {
-			return fmt.Errorf("--name %q is reserved", *name)
-		}
-		var ex json.RawMessage
-		if *example != "" {
-			if !json.Valid([]byte(*example)) || !strings.HasPrefix(strings.TrimSpace(*example), "{") {
-				return errors.New("--example must be a JSON object")
+		fmt.Fprintf(&b, "\n%s: %s\n", o[0], o[1])
+		for _, c := range adminCmds {
+			if c.object == o[0] {
+				fmt.Fprintf(&b, "  %s\n", strings.TrimSpace("hookrelay "+c.path()+" "+c.synopsis))
 			}
-			ex = json.RawMessage(*example)
 		}
-		t, err := st.EventTypeCreate(ctx, store.EventTypeCreateParams{Name: *name, Description: *description, Example: ex, Now: now})
-		if errors.Is(err, webhook.ErrConflict) {
-			return fmt.Errorf("event type %q already exists", *name)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, t.Name)
-	default:
-		return fmt.Errorf("unknown admin object %q", what)
+	}
+	b.WriteString("\nRun 'hookrelay admin <object> <command> --help' for a command's flags.\n")
+	return b.String()
+}
+
+func errRequired(command, flags string) error {
+	return usageErrorf("admin "+command, "%s required", flags)
+}
+
+func accountExists(ctx context.Context, e *adminEnv, id string) error {
+	if _, err := e.st.AccountGet(ctx, id); err != nil {
+		return notFoundHint(err, "account "+id, "hookrelay admin account list")
 	}
 	return nil
 }
 
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
+func notFoundHint(err error, what, list string) error {
+	if errors.Is(err, webhook.ErrNotFound) {
+		return fmt.Errorf("%s not found; see: %s", what, list)
+	}
+	return err
+}
+
+func createKey(ctx context.Context, e *adminEnv, account, name string, scopes []string) error {
+	key, hash := auth.NewKey(account == "")
+	if _, err := e.st.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", e.now), AccountID: account,
+		Name: name, Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: scopes, Now: e.now}); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(e.stdout, key)
+	return err
+}
+
+func listKeys(ctx context.Context, e *adminEnv, account string) error {
+	items, err := all(func(cursor string) (store.Page[webhook.APIKey], error) {
+		return e.st.APIKeyList(ctx, store.APIKeyListParams{AccountID: account, Cursor: cursor, Limit: 250})
 	})
-	return set
+	if err != nil {
+		return err
+	}
+	return printList(e, mapSlice(items, toAPIKey))
+}
+
+func revokeKey(ctx context.Context, e *adminEnv, account, id string) error {
+	command, list := "operator-key revoke", "hookrelay admin operator-key list"
+	if account != "" {
+		command, list = "api-key revoke", "hookrelay admin api-key list --account "+account
+	}
+	if id == "" {
+		return errRequired(command, "--id")
+	}
+	if err := e.st.APIKeyRevoke(ctx, store.APIKeyRevokeParams{AccountID: account, ID: id, Now: e.now}); err != nil {
+		return notFoundHint(err, "key "+id, list)
+	}
+	keys, err := all(func(cursor string) (store.Page[webhook.APIKey], error) {
+		return e.st.APIKeyList(ctx, store.APIKeyListParams{AccountID: account, Cursor: cursor, Limit: 250})
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return e.print(toAPIKey(k))
+		}
+	}
+	return fmt.Errorf("key %s revoked but not found again", id)
+}
+
+// all reads every page of a list.
+func all[T any](page func(cursor string) (store.Page[T], error)) ([]T, error) {
+	var out []T
+	cursor := ""
+	for {
+		p, err := page(cursor)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.NextCursor == "" {
+			return out, nil
+		}
+		cursor = p.NextCursor
+	}
+}
+
+func mapSlice[T, V any](items []T, f func(T) V) []V {
+	out := make([]V, len(items))
+	for i, it := range items {
+		out[i] = f(it)
+	}
+	return out
+}
+
+// The objects as admin prints them: the API's field names, plus the
+// account an object belongs to (admin works across accounts).
+
+type identified interface{ id() string }
+
+type accountJSON struct {
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (a accountJSON) id() string { return a.AccountID }
+
+type apiKeyJSON struct {
+	APIKeyID  string   `json:"api_key_id"`
+	AccountID *string  `json:"account_id"` // null for an operator key
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	KeyPrefix string   `json:"key_prefix"`
+	CreatedAt string   `json:"created_at"`
+	RevokedAt *string  `json:"revoked_at"`
+}
+
+func (k apiKeyJSON) id() string { return k.APIKeyID }
+
+type memberJSON struct {
+	MemberID  string `json:"member_id"`
+	AccountID string `json:"account_id"`
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	CreatedAt string `json:"created_at"`
+}
+
+func (m memberJSON) id() string { return m.MemberID }
+
+type eventTypeJSON struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Example     json.RawMessage `json:"example"`
+	Deprecated  bool            `json:"deprecated"`
+	Reserved    bool            `json:"reserved"`
+}
+
+func (t eventTypeJSON) id() string { return t.Name }
+
+const timeFormat = "2006-01-02T15:04:05.000Z" // as the API writes times
+
+func toAccount(a webhook.Account) accountJSON {
+	return accountJSON{AccountID: a.ID, Name: a.Name, CreatedAt: a.CreatedAt.UTC().Format(timeFormat)}
+}
+
+func toAPIKey(k webhook.APIKey) apiKeyJSON {
+	v := apiKeyJSON{APIKeyID: k.ID, Name: k.Name, Scopes: k.Scopes, KeyPrefix: k.Prefix, CreatedAt: k.CreatedAt.UTC().Format(timeFormat)}
+	if k.AccountID != "" {
+		v.AccountID = &k.AccountID
+	}
+	if k.RevokedAt != nil {
+		s := k.RevokedAt.UTC().Format(timeFormat)
+		v.RevokedAt = &s
+	}
+	return v
+}
+
+func toMember(m webhook.Member) memberJSON {
+	return memberJSON{MemberID: m.ID, AccountID: m.AccountID, Email: m.Email, Role: m.Role, CreatedAt: m.CreatedAt.UTC().Format(timeFormat)}
+}
+
+func toEventType(t webhook.EventType) eventTypeJSON {
+	ex := t.Example
+	if len(ex) == 0 {
+		ex = json.RawMessage("null")
+	}
+	return eventTypeJSON{Name: t.Name, Description: t.Description, Example: ex, Deprecated: t.Deprecated, Reserved: t.Reserved}
+}
+
+func (e *adminEnv) print(v identified) error {
+	if e.quiet {
+		_, err := fmt.Fprintln(e.stdout, v.id())
+		return err
+	}
+	return printJSON(e.stdout, v)
+}
+
+func printList[V identified](e *adminEnv, items []V) error {
+	if e.quiet {
+		for _, it := range items {
+			if _, err := fmt.Fprintln(e.stdout, it.id()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printJSON(e.stdout, items)
 }
 
 func splitList(s string) []string {
@@ -176,5 +648,6 @@ func splitList(s string) []string {
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }

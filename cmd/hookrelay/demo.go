@@ -37,12 +37,16 @@ var demoTypes = []struct{ name, description, example string }{
 // client) on a temporary SQLite database with a local receiver, and walks
 // one event through it over HTTP as a platform would.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	once := fs.Bool("once", false, "exit after the delivery instead of serving until Ctrl-C")
-	addr := fs.String("addr", "127.0.0.1:0", "address for the demo's API (default: a free port)")
-	verbose := fs.Bool("verbose", false, "show the service's logs")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("demo")
+	var once, verbose bool
+	config.BoolVar(fs, &once, "once", false, "exit after the delivery instead of serving until Ctrl-C")
+	addr := fs.String("addr", "127.0.0.1:0", "`host:port` for the demo's API (default: a free port)")
+	config.BoolVar(fs, &verbose, "verbose", false, "show the service's logs")
+	s := spec{command: "demo", synopsis: "[--once] [--addr HOST:PORT] [--verbose]",
+		about: "Runs the real service on a temporary SQLite database with a local receiver: creates an\n" +
+			"account, an endpoint and an event, shows the signed request arriving and verified, and prints\n" +
+			"an API key to try it yourself. It serves until Ctrl-C, or exits after the delivery with --once."}
+	if err := parse(s, fs, args, stdout); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "hookrelay-demo-")
@@ -60,10 +64,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}))
 
 	step := func(format string, a ...any) { fmt.Fprintf(stdout, "▸ "+format+"\n", a...) }
 	step("temporary database %s", cfg.Database)
@@ -167,7 +171,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"event_type\":\"generation.failed\",\"subject_id\":\"gen_2\",\"data\":{\"generation_id\":\"gen_2\"}}' %s/v1/events\n", base)
 	fmt.Fprintf(stdout, "  curl -s -H \"Authorization: Bearer $KEY\" %s/v1/webhooks/%s/deliveries\n", base, created.WebhookID)
-	if *once {
+	if once {
 		stop()
 		return <-ran
 	}

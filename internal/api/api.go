@@ -18,6 +18,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/auth"
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
@@ -42,6 +43,8 @@ type Deps struct {
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Metrics http.Handler // GET /metrics
+	// HTTPMetrics counts requests by route and status (nil: not counted).
+	HTTPMetrics *metrics.HTTP
 	// RateLimit is the requests per second each account key may make (a
 	// token bucket holding RateBurst); 0 disables. Operator keys, the
 	// platform's own, are not limited.
@@ -133,22 +136,40 @@ func (s *Server) register() {
 }
 
 // ServeHTTP answers with the JSON envelope even for unknown routes and
-// methods, and never lets a panic take the process down.
+// methods, never lets a panic take the process down, and logs and counts
+// every request once.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri := &requestInfo{id: requestID(r.Header.Get(requestIDHeader), start)}
+	w.Header().Set(requestIDHeader, ri.id)
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
+	rec := &statusRecorder{ResponseWriter: w}
+	_, route := s.mux.Handler(r)
+	if route == "" {
+		route = "unmatched"
+	}
+	defer func() {
+		// Runs last, after the recovery below has written its 500.
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.logRequest(r, route, status, time.Since(start), ri)
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.Log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-			writeError(w, errorf(http.StatusInternalServerError, "internal_error", "internal error"))
+			s.Log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "request_id", ri.id, "panic", v, "stack", string(debug.Stack()))
+			writeError(rec, errorf(http.StatusInternalServerError, "internal_error", "internal error"))
 		}
 	}()
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.mux.ServeHTTP(&fallbackWriter{ResponseWriter: w}, r)
+	if route == "unmatched" {
+		s.mux.ServeHTTP(&fallbackWriter{ResponseWriter: rec}, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(rec, r)
 }
 
 // fallbackWriter replaces the mux's plain-text 404 and 405 with the envelope.
@@ -197,6 +218,9 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 			writeError(w, aerr)
 			return
 		}
+		if ri := infoOf(r); ri.account == "" {
+			ri.account = r.PathValue("account_id") // an operator route's account
+		}
 		run := func(w http.ResponseWriter) {
 			err := h(w, r, c)
 			if err == nil {
@@ -233,7 +257,7 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 	case errors.Is(err, context.Canceled):
 		return errorf(499, "canceled", "request canceled")
 	}
-	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", infoOf(r).id, "err", err)
 	return errorf(http.StatusInternalServerError, "internal_error", "internal error")
 }
 
@@ -265,6 +289,9 @@ func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError)
 	if scope != "" && !auth.HasScope(key, scope) {
 		return caller{}, errorf(http.StatusForbidden, "forbidden", "API key lacks the %s scope", scope)
 	}
+	ri := infoOf(r)
+	ri.keyPrefix = key.Prefix
+	ri.account = key.AccountID
 	c := caller{key: key, account: key.AccountID}
 	if q := r.URL.Query().Get("account_id"); q != "" {
 		if !key.Operator() && q != key.AccountID {
@@ -272,6 +299,7 @@ func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError)
 			return caller{}, notFound("account")
 		}
 		c.account = q
+		ri.account = q
 	}
 	return c, nil
 }
@@ -297,6 +325,7 @@ func (s *Server) accountFor(r *http.Request, c caller, bodyAccount string) (stri
 			return "", s.storeError(r, err)
 		}
 	}
+	infoOf(r).account = account
 	return account, nil
 }
 

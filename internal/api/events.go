@@ -170,7 +170,8 @@ func (s *Server) checkPublishable(ctx context.Context, name string) *apiError {
 	case err != nil:
 		return errorf(http.StatusInternalServerError, "internal_error", "could not read the event catalog")
 	case !ok:
-		return invalid("event_type", "unknown event type %q; add it to the catalog first", truncate(name, 100))
+		return invalid("event_type", "unknown event type %q; add it to the catalog first with hookrelay admin event-type create --name %q --description … (or POST /v1/event-types)",
+			truncate(name, 100), truncate(name, 100))
 	case t.Reserved:
 		return invalid("event_type", "%q is reserved: hookrelay publishes it itself", name)
 	}

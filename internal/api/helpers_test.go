@@ -56,6 +56,10 @@ type options struct {
 	// rate and burst set the per-key rate limit (0: none).
 	rate  float64
 	burst int
+	// log receives the API's logs (nil: discarded); reg, when set, gets
+	// the request metrics.
+	log *slog.Logger
+	reg *prometheus.Registry
 }
 
 func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
@@ -93,7 +97,14 @@ func setupWith(t testing.TB, o options) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var httpMetrics *metrics.HTTP
+	if o.reg != nil {
+		httpMetrics = metrics.NewHTTP(o.reg)
+	}
 	in := intake.New(st, clk, nil, metrics.New(prometheus.NewRegistry(), false), log, intake.Config{})
 	ictx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
@@ -110,15 +121,16 @@ func setupWith(t testing.TB, o options) *bundle {
 		}})
 	}
 	server := api.New(api.Deps{
-		Store:     st,
-		Publisher: in,
-		Catalog:   intake.NewCatalog(st, 5*time.Second),
-		Box:       box,
-		CheckURL:  guard.CheckURL,
-		Clock:     clk,
-		Log:       log,
-		RateLimit: o.rate,
-		RateBurst: o.burst,
+		Store:       st,
+		Publisher:   in,
+		Catalog:     intake.NewCatalog(st, 5*time.Second),
+		Box:         box,
+		CheckURL:    guard.CheckURL,
+		Clock:       clk,
+		Log:         log,
+		RateLimit:   o.rate,
+		RateBurst:   o.burst,
+		HTTPMetrics: httpMetrics,
 	})
 	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookrelay/hookrelay/internal/signing"
+	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
@@ -91,9 +92,22 @@ func (s *Server) validateURL(ctx context.Context, raw string) *apiError {
 		return invalid("url", "is required")
 	}
 	if err := s.CheckURL(ctx, raw); err != nil {
-		return invalid("url", "%s", err.Error())
+		return invalid("url", "%s%s", err.Error(), devHint(raw, err))
 	}
 	return nil
+}
+
+// devHint tells a developer pointing an endpoint at their own machine
+// (plain http, localhost) how the server allows it.
+func devHint(raw string, err error) string {
+	var se *ssrf.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	if se.Category == ssrf.CategoryLoopback || strings.HasPrefix(strings.ToLower(raw), "http://") && strings.Contains(se.Reason, "https") {
+		return "; for local development, start hookrelay serve with --dev-allow-localhost to allow http:// and loopback receivers"
+	}
+	return ""
 }
 
 // validateSubscriptions checks an endpoint's event list against the
@@ -122,7 +136,7 @@ func (s *Server) validateSubscriptions(ctx context.Context, account string, even
 		}
 		switch {
 		case !ok:
-			return nil, invalid(field, "unknown event type %q", name)
+			return nil, invalid(field, "unknown event type %q; GET /v1/event-types lists the catalog, and the operator adds types with hookrelay admin event-type create (or POST /v1/event-types)", name)
 		case t.Deprecated && !slices.Contains(current, name):
 			return nil, invalid(field, "event type %q is deprecated and takes no new subscriptions", name)
 		case name == webhook.EventTypeTest:

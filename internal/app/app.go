@@ -33,6 +33,14 @@ import (
 // Version is reported in the User-Agent of deliveries.
 const Version = "0.1.0"
 
+// The database gauges of /metrics: each scrape's queries get statsTimeout,
+// and at most statsTopFailing endpoints are named, keeping the number of
+// series bounded however many endpoints fail.
+const (
+	statsTimeout    = 2 * time.Second
+	statsTopFailing = 10
+)
+
 // Options are what a caller may inject beside the Config.
 type Options struct {
 	Clock    clock.Clock   // nil: the real clock
@@ -128,6 +136,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, true)
+	reg.MustRegister(metrics.NewStoreCollector(st, c.Now, statsTimeout, statsTopFailing))
 	guard := ssrf.New(ssrf.Options{AllowLoopback: cfg.DevAllowLocalhost, Resolver: opt.Resolver})
 
 	var wake func([]string)
@@ -150,18 +159,19 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if cfg.API {
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		a.API = api.New(api.Deps{
-			Store:     st,
-			Publisher: a.Intake,
-			Catalog:   intake.NewCatalog(st, 5*time.Second),
-			Box:       box,
-			CheckURL:  guard.CheckURL,
-			Wake:      wake,
-			Clock:     c,
-			Log:       log,
-			Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			RateLimit: cfg.RateLimit,
-			RateBurst: cfg.RateBurst,
-			QueueMax:  cfg.QueueMax,
+			Store:       st,
+			Publisher:   a.Intake,
+			Catalog:     intake.NewCatalog(st, 5*time.Second),
+			Box:         box,
+			CheckURL:    guard.CheckURL,
+			Wake:        wake,
+			Clock:       c,
+			Log:         log,
+			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			HTTPMetrics: metrics.NewHTTP(reg),
+			RateLimit:   cfg.RateLimit,
+			RateBurst:   cfg.RateBurst,
+			QueueMax:    cfg.QueueMax,
 		})
 	}
 	return a, nil

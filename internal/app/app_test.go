@@ -50,7 +50,7 @@ type running struct {
 	stop func()
 }
 
-func start(t *testing.T, dev bool, opt app.Options) *running {
+func start(t *testing.T, dev bool, opt app.Options, extra ...string) *running {
 	t.Helper()
 	dir := t.TempDir()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -59,6 +59,7 @@ func start(t *testing.T, dev bool, opt app.Options) *running {
 	if dev {
 		args = append(args, "--dev-allow-localhost")
 	}
+	args = append(args, extra...)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/dispatch"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
 )
 
 // Config is every setting of `hookrelay serve`.
@@ -56,29 +57,33 @@ func EnvName(flagName string) string {
 func Register(fs *flag.FlagSet) *Config {
 	c := &Config{}
 	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage) }
-	str(&c.Addr, "addr", "127.0.0.1:8080", "address the API and dashboard listen on")
-	str(&c.Database, "database", "hookrelay.db", "SQLite file, created on first run (a postgres:// URL selects PostgreSQL)")
-	str(&c.EncryptionKey, "encryption-key", "", "base64 32-byte key encrypting signing secrets at rest (SQLite: generated into a 0600 file beside the database when empty)")
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		DurationVar(fs, p, name, def, usage)
+	}
+	boolean := func(p *bool, name string, def bool, usage string) { BoolVar(fs, p, name, def, usage) }
+	str(&c.Addr, "addr", "127.0.0.1:8080", "`host:port` the API listens on")
+	str(&c.Database, "database", "hookrelay.db", "SQLite `file`, created on first run")
+	str(&c.EncryptionKey, "encryption-key", "", "base64 32-byte `key` encrypting signing secrets at rest; when empty, a key file is generated beside the database (make one: head -c 32 /dev/urandom | base64)")
 	str(&c.HeaderPrefix, "header-prefix", "X-Hookrelay-", "prefix of the branded delivery headers (Signature, Event, Delivery-Id, Timestamp)")
-	str(&c.RetrySchedule, "retry-schedule", "1m,5m,30m,2h", "delays between attempts; N delays give N+1 attempts")
-	fs.DurationVar(&c.DeliveryTimeout, "delivery-timeout", 30*time.Second, "time a receiver has to answer 2xx")
+	str(&c.RetrySchedule, "retry-schedule", "1m,5m,30m,2h", "`delays` between attempts, comma-separated; N delays give N+1 attempts")
+	dur(&c.DeliveryTimeout, "delivery-timeout", 30*time.Second, "time a receiver has to answer 2xx")
 	fs.IntVar(&c.MaxInFlightPerEndpoint, "max-in-flight-per-endpoint", 10, "concurrent requests to one endpoint")
-	fs.DurationVar(&c.Retention, "retention", 720*time.Hour, "how long delivery logs and event payloads are kept")
-	fs.BoolVar(&c.DevAllowLocalhost, "dev-allow-localhost", false, "DEVELOPMENT ONLY: allow http:// and loopback receivers")
+	dur(&c.Retention, "retention", 720*time.Hour, "how long delivery logs and event payloads are kept")
+	boolean(&c.DevAllowLocalhost, "dev-allow-localhost", false, "DEVELOPMENT ONLY: allow http:// and loopback receivers")
 	str(&c.LogFormat, "log-format", "text", "log format: text or json")
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.BoolVar(&c.API, "api", true, "serve the API and dashboard")
-	fs.BoolVar(&c.Dispatcher, "dispatcher", true, "run the dispatcher that sends deliveries")
-	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
-	fs.DurationVar(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
+	boolean(&c.API, "api", true, "serve the API")
+	boolean(&c.Dispatcher, "dispatcher", true, "run the dispatcher that sends deliveries")
+	dur(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
+	dur(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
 	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 5, "failed attempts in a row that pause an endpoint (circuit breaker)")
-	fs.DurationVar(&c.BreakerCooldown, "breaker-cooldown", 30*time.Second, "first pause of a tripped endpoint before one probe attempt; doubles on each trip in a row")
-	fs.DurationVar(&c.BreakerMaxCooldown, "breaker-max-cooldown", 30*time.Minute, "longest pause of a tripped endpoint")
+	dur(&c.BreakerCooldown, "breaker-cooldown", 30*time.Second, "first pause of a tripped endpoint before one probe attempt; doubles on each trip in a row")
+	dur(&c.BreakerMaxCooldown, "breaker-max-cooldown", 30*time.Minute, "longest pause of a tripped endpoint")
 	fs.IntVar(&c.DisableAfterFailures, "disable-after-failures", 5, "failed deliveries in a row that, with no success for --disable-after, disable an endpoint")
-	fs.DurationVar(&c.DisableAfter, "disable-after", 24*time.Hour, "time without a successful delivery before failures disable an endpoint")
+	dur(&c.DisableAfter, "disable-after", 24*time.Hour, "time without a successful delivery before failures disable an endpoint")
 	fs.IntVar(&c.QueueMax, "queue-max", 10000, "queued deliveries kept per disabled endpoint; beyond it the oldest are dropped")
-	fs.DurationVar(&c.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "how long a queued delivery is kept before it is dropped")
+	dur(&c.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "how long a queued delivery is kept before it is dropped")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 100, "API requests per second allowed to each account API key (0: unlimited; operator keys are not limited)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests an account key may send at once above --rate-limit (0: twice the rate)")
 	str(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this address (off when empty; keep it on loopback)")
@@ -86,15 +91,7 @@ func Register(fs *flag.FlagSet) *Config {
 }
 
 // Usage prints the settings with their variables.
-func Usage(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		def := ""
-		if f.DefValue != "" {
-			def = fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "  --%s%s\n      %s\n      env %s\n", f.Name, def, f.Usage, EnvName(f.Name))
-	})
-}
+func Usage(w io.Writer, fs *flag.FlagSet) { PrintFlags(w, fs, EnvName) }
 
 // Load applies the environment to every flag not set on the command line,
 // then checks the result.
@@ -108,7 +105,7 @@ func Load(fs *flag.FlagSet, c *Config, lookupEnv func(string) (string, bool)) er
 		}
 		if v, ok := lookupEnv(EnvName(f.Name)); ok {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+				errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, err))
 			}
 		}
 	})
@@ -119,6 +116,11 @@ func Load(fs *flag.FlagSet, c *Config, lookupEnv func(string) (string, bool)) er
 }
 
 func (c *Config) validate() error {
+	if c.EncryptionKey != "" {
+		if _, err := secretbox.ParseKey(c.EncryptionKey); err != nil {
+			return fmt.Errorf("--encryption-key: %w; make one with: head -c 32 /dev/urandom | base64", err)
+		}
+	}
 	delays, err := dispatch.ParseSchedule(c.RetrySchedule)
 	if err != nil {
 		return fmt.Errorf("--retry-schedule: %w", err)

@@ -48,6 +48,7 @@ type Intake struct {
 }
 
 type request struct {
+	queued  time.Time // real time, for the wait metric
 	events  []store.PublishEvent
 	results []store.PublishResult
 	err     error
@@ -81,7 +82,7 @@ func (in *Intake) Run(ctx context.Context) {
 // Publish commits events durably and returns one result per event. It
 // returns only after the transaction holding them has committed.
 func (in *Intake) Publish(ctx context.Context, events []store.PublishEvent) ([]store.PublishResult, error) {
-	r := &request{events: events, done: make(chan struct{})}
+	r := &request{queued: time.Now(), events: events, done: make(chan struct{})}
 	select {
 	case in.reqs <- r:
 	case <-ctx.Done():
@@ -149,10 +150,16 @@ func (in *Intake) now() time.Time {
 
 func (in *Intake) commit(ctx context.Context, batch []*request) {
 	var events []store.PublishEvent
+	start := time.Now()
 	for _, r := range batch {
 		events = append(events, r.events...)
+		if !r.queued.IsZero() {
+			in.metrics.PublishWait.Observe(start.Sub(r.queued).Seconds())
+			r.queued = time.Time{} // a retry alone is not a second wait
+		}
 	}
 	results, err := in.store.EventsPublish(ctx, store.EventsPublishParams{Events: events, Now: in.now(), QueueMax: in.cfg.QueueMax})
+	in.metrics.PublishCommit.Observe(time.Since(start).Seconds())
 	if err != nil && len(batch) > 1 {
 		// One bad request must not fail its neighbours: retry them alone.
 		in.log.Warn("group commit failed; retrying requests one by one", "requests", len(batch), "err", err)

@@ -10,8 +10,13 @@ import (
 
 // Metrics is every collector the service updates.
 type Metrics struct {
-	EventsPublished   prometheus.Counter
-	PublishBatchSize  prometheus.Histogram
+	EventsPublished  prometheus.Counter
+	PublishBatchSize prometheus.Histogram
+	// PublishWait is how long a publish waited for its group commit to
+	// begin (the previous commit running); PublishCommit how long that
+	// transaction took, fsync included.
+	PublishWait       prometheus.Histogram
+	PublishCommit     prometheus.Histogram
 	Deliveries        *prometheus.CounterVec // by outcome: delivered, failed, retried
 	AttemptDuration   *prometheus.HistogramVec
 	EndpointsHeld     prometheus.Gauge
@@ -34,6 +39,12 @@ func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
 		PublishBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hookrelay_publish_commit_events", Help: "Events committed per group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		PublishWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookrelay_publish_commit_wait_seconds", Help: "Time a publish waited for its group commit to begin.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
+		PublishCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookrelay_publish_commit_seconds", Help: "Duration of one group-commit transaction, fsync included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookrelay_delivery_attempts_total", Help: "Finished attempts by outcome: delivered, retried (failed, will retry) or failed (retries exhausted)."},
 			[]string{"outcome"}),
@@ -62,6 +73,7 @@ func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
 	m.DispatcherStalls = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hookrelay_dispatcher_stalls_total", Help: "Stalls the dispatcher's watchdog detected."})
 	reg.MustRegister(m.BreakerTrips, m.EndpointsDisabled, m.Dropped, m.DispatcherStalled, m.DispatcherStalls)
+	reg.MustRegister(m.PublishWait, m.PublishCommit)
 	reg.MustRegister(m.EventsPublished, m.PublishBatchSize, m.Deliveries, m.AttemptDuration, m.EndpointsHeld,
 		m.InFlight, m.RecordBatchSize, m.PublishToFirstTry)
 	if withRuntime {

@@ -25,7 +25,8 @@ type OperatorStore interface {
 
 	// APIKeyGet returns one key of one account, revoked or not.
 	APIKeyGet(ctx context.Context, p APIKeyGetParams) (webhook.APIKey, error)
-	// APIKeyList lists an account's keys newest first, revoked ones too.
+	// APIKeyList lists an account's keys newest first, revoked ones too;
+	// with an empty AccountID, the operator keys.
 	APIKeyList(ctx context.Context, p APIKeyListParams) (Page[webhook.APIKey], error)
 
 	// MemberList lists an account's members in the order they were added.
@@ -38,6 +39,16 @@ type OperatorStore interface {
 	// MemberDelete removes a member; the primary owner is
 	// webhook.ErrConflict (transfer ownership first).
 	MemberDelete(ctx context.Context, p MemberDeleteParams) error
+
+	// AccountDelete deletes an account and everything it owns: API keys,
+	// members, endpoints with their secrets, events, deliveries, attempts
+	// and credit alerts. The reserved operator account is
+	// webhook.ErrConflict.
+	AccountDelete(ctx context.Context, p AccountDeleteParams) error
+	// EventTypeDelete removes a type from the catalog. Reserved types and
+	// types an endpoint subscribes to are webhook.ErrConflict (saying why);
+	// events already published keep their type.
+	EventTypeDelete(ctx context.Context, p EventTypeDeleteParams) error
 
 	// EventTypeUpdate changes a type's description, example or deprecated
 	// flag. Reserved types cannot be changed (webhook.ErrConflict).
@@ -64,6 +75,14 @@ type AccountListParams struct {
 	Search string // case-insensitive substring of the name
 	Cursor string
 	Limit  int
+}
+
+type AccountDeleteParams struct {
+	ID string
+}
+
+type EventTypeDeleteParams struct {
+	Name string
 }
 
 type APIKeyGetParams struct {

@@ -22,9 +22,13 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 // Store is everything hookrelay persists.
 type Store interface {
 	OperatorStore // accounts, keys, members, catalog, credit alerts: operator.go
+	StatsStore    // what /metrics reads at scrape time: stats.go
 
 	// Migrate applies pending schema migrations.
 	Migrate(ctx context.Context) error
+	// MigrationsApply applies pending schema migrations and names each one
+	// applied, in order (empty when the schema was current).
+	MigrationsApply(ctx context.Context) ([]string, error)
 	// Ready reports an error unless the database answers and its schema is current.
 	Ready(ctx context.Context) error
 	Close() error
@@ -82,8 +86,13 @@ type Store interface {
 	// DeliveriesRecord stores attempt results, many in one transaction.
 	DeliveriesRecord(ctx context.Context, results []AttemptResult) error
 
-	// Prune deletes finished deliveries, their attempts and events older
-	// than the retention cut-off, at most Limit deliveries per call.
+	// Prune deletes what retention no longer keeps: finished deliveries
+	// created before Before with their attempts, events created before it
+	// that have no delivery left, hourly endpoint stats before it, deleted
+	// endpoints with no delivery left, and idempotency records created
+	// before IdempotencyBefore. Each kind goes at most Limit rows per call,
+	// and the answer is the most rows of one kind deleted: a caller that
+	// calls again while it equals Limit drains every kind.
 	Prune(ctx context.Context, p PruneParams) (int, error)
 
 	// EndpointDisable stops deliveries to an endpoint: its pending

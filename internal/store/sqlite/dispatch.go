@@ -355,12 +355,18 @@ func recordedStatus(old, result webhook.DeliveryStatus, endpoint webhook.Endpoin
 	return result, result == webhook.StatusPending
 }
 
-// Prune deletes finished deliveries created before the cut-off with their
-// attempts, then events left without deliveries. Rows are visited in
-// insertion order, so old rows are found without a time index.
+// Prune deletes what retention no longer keeps, each kind in a batch of at
+// most p.Limit rows found through an index (or, for deleted endpoints, the
+// small endpoints table), so the writer is held briefly. Deleted rows' pages
+// go to SQLite's freelist and are reused by later inserts: under steady load
+// the file stops growing once the retention period is full.
 func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 	before := ms(p.Before)
-	var n int
+	most := 0
+	count := func(res sql.Result) {
+		n, _ := res.RowsAffected()
+		most = max(most, int(n))
+	}
 	err := s.txLazy(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx,
 			`DELETE FROM deliveries WHERE seq IN (
@@ -382,7 +388,7 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		n = len(seqs)
+		most = len(seqs)
 		for len(seqs) > 0 {
 			chunk := seqs[:min(len(seqs), 500)]
 			seqs = seqs[len(chunk):]
@@ -391,25 +397,56 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM endpoint_stats WHERE hour < ?`, before); err != nil {
+		// Hourly stats: one range of the primary key per endpoint.
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM endpoint_stats WHERE endpoint_seq IN (SELECT seq FROM endpoints) AND hour < ?`, before)
+		if err != nil {
 			return err
 		}
+		count(res)
 		if !p.IdempotencyBefore.IsZero() {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(p.IdempotencyBefore)); err != nil {
+			res, err := tx.ExecContext(ctx,
+				`DELETE FROM idempotency_keys WHERE (scope, key) IN (
+				   SELECT scope, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+				ms(p.IdempotencyBefore), p.Limit)
+			if err != nil {
 				return err
 			}
+			count(res)
 		}
-		_, err = tx.ExecContext(ctx,
+		res, err = tx.ExecContext(ctx,
 			`DELETE FROM events WHERE seq IN (
 			   SELECT seq FROM events v WHERE created_at < ?
 			   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = v.seq)
 			   ORDER BY seq LIMIT ?)`, before, p.Limit)
-		return err
+		if err != nil {
+			return err
+		}
+		count(res)
+		// Deleted endpoints go once their log has: their sealed secrets
+		// with them.
+		gone := `SELECT seq FROM endpoints e WHERE deleted_at IS NOT NULL AND deleted_at < ?
+		   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_seq = e.seq) LIMIT ?`
+		for _, q := range []string{
+			`DELETE FROM endpoint_secrets WHERE endpoint_seq IN (` + gone + `)`,
+			`DELETE FROM endpoint_stats WHERE endpoint_seq IN (` + gone + `)`,
+			`DELETE FROM subscriptions WHERE endpoint_seq IN (` + gone + `)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, before, p.Limit); err != nil {
+				return err
+			}
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM endpoints WHERE seq IN (`+gone+`)`, before, p.Limit)
+		if err != nil {
+			return err
+		}
+		count(res)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
-	return n, nil
+	return most, nil
 }
 
 type hourStats struct{ attempts, successes, delivered, failed int }

@@ -86,7 +86,7 @@ func (s *Store) APIKeyGet(ctx context.Context, p store.APIKeyGetParams) (webhook
 	return k, nil
 }
 
-// APIKeyList lists an account's keys newest first.
+// APIKeyList lists an account's keys (or the operator keys) newest first.
 func (s *Store) APIKeyList(ctx context.Context, p store.APIKeyListParams) (store.Page[webhook.APIKey], error) {
 	var page store.Page[webhook.APIKey]
 	after, err := store.DecodeCursor(p.Cursor)
@@ -95,6 +95,9 @@ func (s *Store) APIKeyList(ctx context.Context, p store.APIKeyListParams) (store
 	}
 	q := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE account_id = ?`
 	args := []any{p.AccountID}
+	if p.AccountID == "" {
+		q, args = `SELECT `+apiKeyColumns+` FROM api_keys WHERE account_id IS NULL`, nil
+	}
 	if after > 0 {
 		q += ` AND seq < ?`
 		args = append(args, after)

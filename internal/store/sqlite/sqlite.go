@@ -114,14 +114,25 @@ func (s *Store) provider() (*goose.Provider, error) {
 
 // Migrate applies pending migrations.
 func (s *Store) Migrate(ctx context.Context) error {
+	_, err := s.MigrationsApply(ctx)
+	return err
+}
+
+// MigrationsApply applies pending migrations and names each one applied.
+func (s *Store) MigrationsApply(ctx context.Context) ([]string, error) {
 	p, err := s.provider()
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	applied := make([]string, 0, len(results))
+	for _, r := range results {
+		applied = append(applied, r.Source.Path)
+	}
+	return applied, nil
 }
 
 // Ready checks that the database answers and has no pending migration.

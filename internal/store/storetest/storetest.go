@@ -101,6 +101,7 @@ func Exercise(t *testing.T, open Opener) {
 	exerciseHealth(t, open)
 	exerciseEdit(t, open)
 	exerciseOperator(t, open)
+	exerciseOps(t, open)
 }
 
 func testAccounts(t *testing.T, open Opener) {
