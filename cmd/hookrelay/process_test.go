@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,9 +83,6 @@ func (n node) start(addr string, extra ...string) *instance {
 	}
 	in := &instance{cmd: cmd, base: "http://" + addr, logs: logs, done: make(chan error, 1)}
 	go func() { in.done <- cmd.Wait() }()
-	if slices.Contains(extra, "--api=false") {
-		return in // nothing to poll: it only dispatches
-	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(in.base + "/readyz")
@@ -315,5 +311,103 @@ func TestSigtermFinishesInFlight(t *testing.T) {
 	}
 	if d := rc.duplicates(); d > 10 {
 		t.Errorf("%d duplicates after a graceful stop: in-flight work should have finished, not been re-sent", d)
+	}
+}
+
+// TestSigtermWithinShutdownTimeoutWhileSaturated: every request to every
+// endpoint hangs and thousands more wait behind them when SIGTERM comes.
+// The process must exit by itself within --shutdown-timeout, and a restart
+// must deliver everything acknowledged once the receivers answer again.
+func TestSigtermWithinShutdownTimeoutWhileSaturated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	n := node{t: t, database: filepath.Join(t.TempDir(), "sat.db")}
+	var acc struct {
+		AccountID string `json:"account_id"`
+	}
+	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "sat")), &acc); err != nil {
+		t.Fatal(err)
+	}
+	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "webhooks:manage,events:publish")
+	n.admin("event-type", "create", "--name", "sat.test", "--description", "saturation test")
+
+	var hang atomic.Bool
+	hang.Store(true)
+	var hanging atomic.Int64
+	rc := &receiver{byEvent: map[int]int{}}
+	released := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			hanging.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the sender hang up
+			select {
+			case <-r.Context().Done(): // the sender gave up
+			case <-released:
+			}
+			return
+		}
+		rc.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer close(released)
+
+	addr := freePort(t)
+	const shutdown = 2 * time.Second
+	in := n.start(addr, "--shutdown-timeout", shutdown.String())
+	const endpoints = 20
+	for i := range endpoints {
+		if status, body, err := call(in.base, key, "POST", "/v1/webhooks", map[string]any{
+			"url": fmt.Sprintf("%s/ep/%d", srv.URL, i), "events": []string{"sat.test"}}); err != nil || status != 201 {
+			t.Fatalf("create webhook: %d %s %v", status, body, err)
+		}
+	}
+	acked := map[int]bool{}
+	for b := range 5 {
+		var events []map[string]any
+		for i := b * 200; i < (b+1)*200; i++ {
+			events = append(events, map[string]any{"event_type": "sat.test", "data": map[string]int{"n": i}})
+			acked[i] = true
+		}
+		if status, body, err := call(in.base, key, "POST", "/v1/events/batch", map[string]any{"events": events}); err != nil || status != 202 {
+			t.Fatalf("publish batch: %d %s %v", status, body, err)
+		}
+	}
+	// 1,000 events × 20 endpoints; every slot (20 × 10) held by a hanging request.
+	for deadline := time.Now().Add(20 * time.Second); hanging.Load() < endpoints*10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests in flight, want %d\n%s", hanging.Load(), endpoints*10, in.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM\n%s", err, in.logs)
+		}
+	case <-time.After(shutdown + 3*time.Second):
+		t.Fatalf("serve still running %s after SIGTERM with --shutdown-timeout %s\n%s", shutdown+3*time.Second, shutdown, in.logs)
+	}
+	took := time.Since(start)
+	// A margin for process exit and a busy machine, not for design slack.
+	if took > shutdown+time.Second {
+		t.Fatalf("SIGTERM took %s with --shutdown-timeout %s\n%s", took, shutdown, in.logs)
+	}
+	if strings.Contains(in.logs.String(), "context canceled") {
+		t.Fatalf("shutdown bookkeeping ran on a cancelled context:\n%s", in.logs)
+	}
+	t.Logf("SIGTERM while saturated: exited in %s (--shutdown-timeout %s)", took.Round(time.Millisecond), shutdown)
+
+	hang.Store(false)
+	in = n.start(addr)
+	defer in.kill(t)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(rc.missing(acked)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := rc.missing(acked); len(m) > 0 {
+		t.Fatalf("%d acknowledged events lost across a saturated shutdown\n%s", len(m), in.logs)
 	}
 }

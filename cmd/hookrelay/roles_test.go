@@ -54,6 +54,14 @@ func TestSplitRolesAndAdmin(t *testing.T) {
 	defer api.kill(t)
 	disp := n.start(freePort(t), "--api=false")
 	defer disp.kill(t)
+	// The dispatcher-only node answers its orchestrator and scraper (start
+	// waited for its /readyz), and nothing else.
+	if st, _, err := call(disp.base, operator, "GET", "/v1/webhooks?account_id="+acc.AccountID, nil); err != nil || st != 404 {
+		t.Fatalf("the dispatcher-only node answered the API: %d %v", st, err)
+	}
+	if st, body, err := call(disp.base, "", "GET", "/metrics", nil); err != nil || st != 200 || !strings.Contains(string(body), "hookrelay_dispatcher_stalled 0") {
+		t.Fatalf("the dispatcher-only node's /metrics: %d %v", st, err)
+	}
 
 	// The operator key bootstrapped by the admin command works on the API.
 	q := "?account_id=" + acc.AccountID

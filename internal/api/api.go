@@ -125,14 +125,8 @@ func (s *Server) register() {
 	s.handle("GET /v1/event-types", "", s.listEventTypes)
 	s.registerOperator()
 
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeData(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.registerHealth()
 	s.mux.HandleFunc("GET /v1/openapi.json", s.serveOpenAPI)
-	if s.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.Metrics)
-	}
 }
 
 // ServeHTTP answers with the JSON envelope even for unknown routes and

@@ -140,6 +140,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	guard := ssrf.New(ssrf.Options{AllowLoopback: cfg.DevAllowLocalhost, Resolver: opt.Resolver})
 
 	var wake func([]string)
+	var readiness []func(context.Context) error
 	if cfg.Dispatcher {
 		signer := signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version)
 		a.Dispatcher = dispatch.New(st, guard.Client(cfg.MaxInFlightPerEndpoint), box, signer, c, log, m, dispatch.Config{
@@ -149,12 +150,20 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			LeaseTTL:               cfg.LeaseTTL,
 			PollInterval:           cfg.PollInterval,
 			ShutdownTimeout:        cfg.ShutdownTimeout,
+			StallAfter:             cfg.StallTimeout,
 			Retention:              cfg.Retention,
 			Breaker:                dispatch.Breaker{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown, MaxCooldown: cfg.BreakerMaxCooldown},
 			AutoDisable:            dispatch.AutoDisable{Failures: cfg.DisableAfterFailures, After: cfg.DisableAfter},
 			QueueMaxAge:            cfg.QueueMaxAge,
 		})
 		wake = a.Dispatcher.Notify
+		readiness = append(readiness, a.Dispatcher.Stalled)
+	}
+	if !cfg.API {
+		// A dispatcher-only node still answers its orchestrator and its
+		// scraper: a stall must show on every node, not just API nodes.
+		a.API = api.NewHealth(api.Deps{Store: st, Log: log, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Readiness: readiness})
 	}
 	if cfg.API {
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
@@ -172,6 +181,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			RateLimit:   cfg.RateLimit,
 			RateBurst:   cfg.RateBurst,
 			QueueMax:    cfg.QueueMax,
+			Readiness:   readiness,
 		})
 	}
 	return a, nil
@@ -255,7 +265,11 @@ func (a *App) Run(ctx context.Context) error {
 	case err = <-serveErr:
 		err = fmt.Errorf("http server: %w", err)
 	}
-	a.log.Info("shutting down")
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	// The dispatcher stops beside the HTTP server, not after it, so that the
+	// whole shutdown fits in --shutdown-timeout: its work is all in the
+	// database, and publishes still committing only add more of it.
+	stopDispatch()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		if e := srv.Shutdown(sctx); e != nil {
@@ -265,7 +279,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopIntake()
 	wg.Wait()
-	stopDispatch()
 	<-dispatched
 	return err
 }

@@ -33,6 +33,7 @@ type Config struct {
 	LeaseTTL               time.Duration
 	PollInterval           time.Duration
 	ShutdownTimeout        time.Duration
+	StallTimeout           time.Duration
 	PprofAddr              string
 	RateLimit              float64
 	RateBurst              int
@@ -76,7 +77,8 @@ func Register(fs *flag.FlagSet) *Config {
 	boolean(&c.Dispatcher, "dispatcher", true, "run the dispatcher that sends deliveries")
 	dur(&c.LeaseTTL, "lease-ttl", 30*time.Second, "how long a crashed node's endpoints stay leased before another node takes them over")
 	dur(&c.PollInterval, "poll-interval", 250*time.Millisecond, "how often the dispatcher looks for work published by other processes")
-	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may finish")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long shutdown may take in all: in-flight requests finish or are cancelled within it")
+	dur(&c.StallTimeout, "stall-timeout", time.Minute, "how long the dispatcher may have due work and make no progress before it reports a stall (error log, hookrelay_dispatcher_stalled, /readyz 503); at least twice --delivery-timeout")
 	fs.IntVar(&c.BreakerThreshold, "breaker-threshold", 5, "failed attempts in a row that pause an endpoint (circuit breaker)")
 	dur(&c.BreakerCooldown, "breaker-cooldown", 30*time.Second, "first pause of a tripped endpoint before one probe attempt; doubles on each trip in a row")
 	dur(&c.BreakerMaxCooldown, "breaker-max-cooldown", 30*time.Minute, "longest pause of a tripped endpoint")
@@ -138,6 +140,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--retention %s: must be at least 1h", c.Retention)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("--lease-ttl %s: must be at least 1s", c.LeaseTTL)
+	case c.ShutdownTimeout < 100*time.Millisecond:
+		return fmt.Errorf("--shutdown-timeout %s: must be at least 100ms", c.ShutdownTimeout)
+	case c.StallTimeout < time.Second:
+		return fmt.Errorf("--stall-timeout %s: must be at least 1s", c.StallTimeout)
 	case c.PollInterval < 10*time.Millisecond:
 		return fmt.Errorf("--poll-interval %s: must be at least 10ms", c.PollInterval)
 	case c.LogFormat != "text" && c.LogFormat != "json":
