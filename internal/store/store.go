@@ -49,6 +49,10 @@ type Store interface {
 	EndpointCreate(ctx context.Context, p EndpointCreateParams) (webhook.Endpoint, error)
 	EndpointGet(ctx context.Context, p EndpointGetParams) (webhook.Endpoint, error)
 	EndpointList(ctx context.Context, p EndpointListParams) (Page[webhook.Endpoint], error)
+	// SealedSecretSample returns one signing secret as stored (sealed), so
+	// that a process can check at start that its encryption key opens the
+	// secrets the database holds. webhook.ErrNotFound when there is none.
+	SealedSecretSample(ctx context.Context) (SealedSecret, error)
 	// EndpointDelete removes the endpoint from view and drops its pending
 	// and queued deliveries; its log stays until retention prunes it.
 	EndpointDelete(ctx context.Context, p EndpointDeleteParams) error
@@ -193,6 +197,13 @@ type EndpointCreateParams struct {
 	StrictOrder bool
 	Secret      webhook.EndpointSecret
 	Now         time.Time
+}
+
+// SealedSecret is a signing secret as stored: sealed with the encryption
+// key, bound to its endpoint's id.
+type SealedSecret struct {
+	EndpointID string
+	Ciphertext []byte
 }
 
 type EndpointGetParams struct {
