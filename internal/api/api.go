@@ -53,6 +53,9 @@ type Deps struct {
 	// QueueMax caps disabled endpoints' queues for events the API publishes
 	// itself (credits.low_balance), as the intake does for the others.
 	QueueMax int
+	// Owner holds this process's Idempotency-Keys in progress (nil: keys
+	// begun here are held until idempotencyStale).
+	Owner Owner
 	// Readiness are checks beside the store's own that /readyz runs: each
 	// error makes it answer 503 with the error as the reason (a stalled
 	// dispatcher, an unwritable database).
@@ -65,6 +68,10 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *keyLimiter
 	routes  []Route
+
+	// Keys derived from Box for what the API itself keeps from prying
+	// eyes: stored idempotent answers, request fingerprints, cursors.
+	replies, fingerprints, cursors *secretbox.Box
 }
 
 // scopeOperator marks routes only operator keys may use.
@@ -98,6 +105,10 @@ func New(d Deps) *Server {
 		d.Wake = func([]string) {}
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst)}
+	if d.Box != nil { // nil only in servers built to answer /readyz
+		s.replies, s.fingerprints = d.Box.Derive("idempotent responses"), d.Box.Derive("idempotency fingerprints")
+		s.cursors = d.Box.Derive("list cursors")
+	}
 	s.register()
 	return s
 }

@@ -107,19 +107,19 @@ func (s *Server) createMember(w http.ResponseWriter, r *http.Request, c caller) 
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c caller) error {
-	limit, cursor, aerr := pageParams(r)
-	if aerr != nil {
-		return aerr
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.MemberList(r.Context(), store.MemberListParams{AccountID: acc.ID, Cursor: cursor, Limit: limit})
+	l, aerr := s.listParams(r, acc.ID)
+	if aerr != nil {
+		return aerr
+	}
+	page, err := s.Store.MemberList(r.Context(), store.MemberListParams{AccountID: acc.ID, Cursor: l.after, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toMemberView)
+	writePage(w, l, page, toMemberView)
 	return nil
 }
 

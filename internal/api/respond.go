@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/hookrelay/hookrelay/internal/store"
 )
 
 // apiError is an error with its HTTP status and stable code. Handlers
@@ -93,15 +91,6 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) {
 	writeJSON(w, http.StatusOK, listEnvelope{Success: true, Data: items, NextCursor: cursor})
 }
 
-// writePage writes one page of a store list, each item through view.
-func writePage[T, V any](w http.ResponseWriter, page store.Page[T], view func(T) V) {
-	views := make([]V, len(page.Items))
-	for i, it := range page.Items {
-		views[i] = view(it)
-	}
-	writeList(w, views, page.NextCursor)
-}
-
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
@@ -128,11 +117,7 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(limit)
-		}
-		return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
+		return bodyReadError(err, limit)
 	}
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
 	// something other than what was sent.
@@ -151,6 +136,15 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 		return errorf(http.StatusBadRequest, "invalid_json", "request body must hold a single JSON object")
 	}
 	return nil
+}
+
+// bodyReadError explains why a request body could not be read.
+func bodyReadError(err error, limit int64) *apiError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
+	return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
 }
 
 func tooLarge(limit int64) *apiError {

@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
-	"io/fs"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -23,6 +23,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/dispatch"
 	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/liveness"
 	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/signing"
@@ -63,7 +64,10 @@ type App struct {
 	Intake     *intake.Intake
 	Dispatcher *dispatch.Dispatcher
 	API        *api.Server
-	listener   net.Listener
+	// Liveness registers this process: the Idempotency-Keys it holds in
+	// progress are freed at once when it is gone. Set with the API.
+	Liveness *liveness.Tracker
+	listener net.Listener
 }
 
 // StoreOptions say how a command may open the database.
@@ -233,6 +237,11 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		wake = a.Dispatcher.Notify
 	}
 	if cfg.API {
+		a.Liveness = liveness.New(st, c, log, cfg.LeaseTTL)
+		if err := a.Liveness.Register(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("register this process: %w", err)
+		}
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		a.API = api.New(api.Deps{
 			Store:       st,
@@ -248,6 +257,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			RateLimit:   cfg.RateLimit,
 			RateBurst:   cfg.RateBurst,
 			QueueMax:    cfg.QueueMax,
+			Owner:       a.Liveness,
 		})
 	}
 	return a, nil
@@ -289,6 +299,12 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopIntake()
 	if a.Intake != nil {
 		wg.Go(func() { a.Intake.Run(intakeCtx) })
+	}
+	livenessCtx, stopLiveness := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLiveness()
+	var live sync.WaitGroup
+	if a.Liveness != nil {
+		live.Go(func() { a.Liveness.Run(livenessCtx) })
 	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
@@ -343,5 +359,7 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Wait()
 	stopDispatch()
 	<-dispatched
+	stopLiveness() // last: requests in progress held keys until now
+	live.Wait()
 	return err
 }
