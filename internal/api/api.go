@@ -88,6 +88,11 @@ type Route struct {
 // Routes lists the authenticated routes in registration order.
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
+// storageRetryAfter is the Retry-After, in seconds, of a 503 when the
+// storage fails: long enough not to hammer a full disk, short enough to
+// notice soon that it is back.
+const storageRetryAfter = 5
+
 // Limits of SPEC §4.
 const (
 	maxPayloadBytes   = 256 << 10 // the data of one event
@@ -267,6 +272,19 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 		return invalid("cursor", "invalid cursor")
 	case errors.Is(err, context.Canceled):
 		return errorf(499, "canceled", "request canceled")
+	case errors.Is(err, store.ErrUnavailable):
+		// The storage failed, not the request: nothing was acknowledged,
+		// and the same request may succeed once the operator fixes it.
+		reason := "storage failure"
+		var ue *store.UnavailableError
+		if errors.As(err, &ue) {
+			reason = ue.Reason
+		}
+		s.Log.Warn("storage unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		e := errorf(http.StatusServiceUnavailable, "storage_unavailable",
+			"storage is unavailable (%s); nothing was changed, retry later", reason)
+		e.retryAfter = storageRetryAfter
+		return e
 	}
 	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", infoOf(r).id, "err", err)
 	return errorf(http.StatusInternalServerError, "internal_error", "internal error")

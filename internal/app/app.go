@@ -239,8 +239,13 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if cfg.API {
 		a.Liveness = liveness.New(st, c, log, cfg.LeaseTTL)
 		if err := a.Liveness.Register(ctx); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("register this process: %w", err)
+			if !errors.Is(err, store.ErrUnavailable) {
+				st.Close()
+				return nil, fmt.Errorf("register this process: %w", err)
+			}
+			// Serve anyway: /readyz and every write say 503 with the
+			// reason, and the heartbeat registers once writes work again.
+			log.Error("the database does not take writes; serving 503 until it does", "err", err)
 		}
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		a.API = api.New(api.Deps{

@@ -53,7 +53,12 @@ type running struct {
 
 func start(t *testing.T, dev bool, opt app.Options, extra ...string) *running {
 	t.Helper()
-	dir := t.TempDir()
+	return startIn(t, t.TempDir(), dev, opt)
+}
+
+// startIn runs the service on dir/hookrelay.db.
+func startIn(t *testing.T, dir string, dev bool, opt app.Options) *running {
+	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	cfg := config.Register(fs)
 	args := []string{"--database", filepath.Join(dir, "hookrelay.db"), "--addr", "127.0.0.1:0"}

@@ -48,6 +48,7 @@ type Store struct {
 
 	subs subscriptionCache
 
+	path    string
 	created bool
 	health  store.WriteHealth // the last write's outcome, for Ready
 }
@@ -97,7 +98,7 @@ func open(path string, create bool) (*Store, error) {
 		}
 		return nil, err
 	}
-	s.created = created
+	s.created, s.path = created, path
 	return s, nil
 }
 
@@ -197,9 +198,14 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("database unreachable: %w", classify(err))
 	}
 	if ue := s.health.Err(); ue != nil {
-		// The last write failed for want of storage. Try one now, so that
-		// readiness comes back by itself once the disk has room again,
-		// even when no request writes in the meantime.
+		// The last write failed for want of storage. A probe write now
+		// lets readiness come back by itself once the storage is fixed,
+		// even when no request writes in the meantime. On a full disk
+		// a small probe may still fit in room a failed write left in the
+		// WAL, so the free space decides there.
+		if free, ok := freeBytes(filepath.Dir(s.path)); ok && free < minFreeBytes {
+			return fmt.Errorf("database does not take writes: %s (%d bytes free)", ue.Reason, free)
+		}
 		if err := s.probe(ctx); err != nil {
 			if ue := s.health.Err(); ue != nil {
 				return fmt.Errorf("database does not take writes: %s", ue.Reason)
@@ -220,6 +226,10 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// minFreeBytes is the free space below which a database whose writes
+// failed is not ready again, whatever a small probe write says.
+const minFreeBytes = 1 << 20
 
 // probe writes a page without changing anything: SQLite rewrites a row
 // even when an UPDATE sets it to its own value, so the commit needs the
