@@ -14,6 +14,9 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 	if aerr != nil {
 		return aerr
 	}
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
 	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr

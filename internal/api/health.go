@@ -56,6 +56,9 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request, c caller) er
 	if aerr != nil {
 		return aerr
 	}
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
 	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr

@@ -183,11 +183,11 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, c caller) 
 		Name   *string  `json:"name"`
 		Scopes []string `json:"scopes"`
 	}
-	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
 		return err
 	}
 	if req.Name == nil {

@@ -68,11 +68,11 @@ func (s *Server) createMember(w http.ResponseWriter, r *http.Request, c caller) 
 		Role     *string `json:"role"`
 		Password *string `json:"password"`
 	}
-	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
 		return err
 	}
 	if req.Email == nil {
@@ -132,11 +132,18 @@ func (s *Server) updateMember(w http.ResponseWriter, r *http.Request, c caller) 
 		Role     field[string] `json:"role"`
 		Password field[string] `json:"password"`
 	}
-	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	_, err = s.Store.MemberGet(r.Context(), store.MemberGetParams{AccountID: acc.ID, ID: r.PathValue("member_id")})
+	if errors.Is(err, webhook.ErrNotFound) {
+		return notFound("member")
+	}
+	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
 		return err
 	}
 	p := store.MemberUpdateParams{AccountID: acc.ID, ID: r.PathValue("member_id"), Now: s.Clock.Now()}

@@ -84,6 +84,19 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c caller)
 	return nil
 }
 
+// ownEndpoint finds the webhook named in the path in account. Routes call
+// it before they validate anything else, so that a stranger's id is a 404
+// whatever the request holds: a 400 would tell them the id exists.
+func (s *Server) ownEndpoint(r *http.Request, account string) (webhook.Endpoint, error) {
+	ep, err := s.Store.EndpointGet(r.Context(), store.EndpointGetParams{
+		AccountID: account, ID: r.PathValue("webhook_id"), Now: s.Clock.Now(),
+	})
+	if errors.Is(err, webhook.ErrNotFound) {
+		return ep, notFound("webhook")
+	}
+	return ep, err
+}
+
 func (s *Server) validateURL(ctx context.Context, raw string) *apiError {
 	if n := utf8.RuneCountInString(raw); n > maxURLLength {
 		return invalid("url", "must be at most %d characters, got %d", maxURLLength, n)
