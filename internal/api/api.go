@@ -181,11 +181,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rec, errorf(http.StatusInternalServerError, "internal_error", "internal error"))
 		}
 	}()
+	if n := headerBytes(r); n > maxHeaderBytes {
+		writeError(rec, errorf(http.StatusRequestHeaderFieldsTooLarge, "request_header_fields_too_large",
+			"request headers are %d bytes, more than the %d allowed", n, maxHeaderBytes))
+		return
+	}
 	if route == "unmatched" {
 		s.mux.ServeHTTP(&fallbackWriter{ResponseWriter: rec}, r)
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// maxHeaderBytes bounds a request's headers. The HTTP server reads up to
+// more (http.DefaultMaxHeaderBytes) so that this limit, not its own, is
+// what a client meets, answered in the envelope rather than as plain text.
+const maxHeaderBytes = 64 << 10
+
+// headerBytes is the size of r's request line and headers as sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // fallbackWriter replaces the mux's plain-text 404 and 405 with the envelope.
@@ -340,6 +361,10 @@ func (s *Server) accountFor(r *http.Request, c caller, bodyAccount string) (stri
 	if bodyAccount != "" {
 		if !c.key.Operator() && bodyAccount != c.key.AccountID {
 			return "", notFound("account")
+		}
+		if q := r.URL.Query().Get("account_id"); q != "" && q != bodyAccount {
+			return "", invalid("account_id", "the query names %s and the body %s: name the account once",
+				truncate(q, 100), truncate(bodyAccount, 100))
 		}
 		account = bodyAccount
 	}

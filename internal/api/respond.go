@@ -115,9 +115,15 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
 	}
+	if aerr := checkEncoding(r); aerr != nil {
+		return aerr
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return bodyReadError(err, limit)
+	}
+	if aerr := sniffCompressed(body); aerr != nil {
+		return aerr
 	}
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
 	// something other than what was sent.
@@ -134,6 +140,25 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errorf(http.StatusBadRequest, "invalid_json", "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+// checkEncoding refuses compressed bodies: the API reads JSON as sent.
+func checkEncoding(r *http.Request) *apiError {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Content-Encoding %q is not supported: send the JSON body uncompressed", truncate(ce, 50))
+	}
+	return nil
+}
+
+// sniffCompressed refuses a gzip body sent without its Content-Encoding,
+// which would otherwise be reported as invalid UTF-8.
+func sniffCompressed(body []byte) *apiError {
+	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"the request body is gzip-compressed: send the JSON body uncompressed")
 	}
 	return nil
 }
@@ -165,7 +190,9 @@ func decodeError(err error, limit int64) *apiError {
 		if field == "" {
 			return errorf(http.StatusBadRequest, "invalid_json", "request body must be a JSON object")
 		}
-		return invalid(field, "must be %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		// Value is "number 1.5" for a number, the JSON kind otherwise.
+		got := strings.TrimPrefix(typ.Value, "number ")
+		return invalid(field, "must be %s, got %s", jsonKind(typ.Type.Kind().String()), got)
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -187,7 +214,9 @@ func jsonKind(goKind string) string {
 		return "an array"
 	case "map", "struct":
 		return "an object"
-	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64", "float32":
 		return "a number"
 	}
 	return goKind

@@ -25,6 +25,11 @@ func checkStrict(body []byte, s shape) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := walk(dec, "", 0, s); err != nil {
+		// The decoder reports the end of input as io.EOF even inside an
+		// object: only a body with nothing in it is empty.
+		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(body)) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return decodeError(err, 0)

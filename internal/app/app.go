@@ -339,8 +339,10 @@ func (a *App) Run(ctx context.Context) error {
 			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+			// The API refuses headers over 64 KiB itself, in its JSON
+			// envelope; the server's own refusal is plain text.
+			MaxHeaderBytes: http.DefaultMaxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
 		a.log.Info("hookrelay listening", "addr", a.Addr(), "database", a.cfg.Database, "version", Version)
 		go func() { serveErr <- srv.Serve(a.listener) }()

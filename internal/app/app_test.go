@@ -286,3 +286,23 @@ func TestSlowClientsAreCut(t *testing.T) {
 		})
 	}
 }
+
+// TestOversizedHeaderGetsTheEnvelope: the real server lets a 100 KB
+// header reach the API, which refuses it in its JSON envelope (the HTTP
+// server's own refusal is plain text).
+func TestOversizedHeaderGetsTheEnvelope(t *testing.T) {
+	t.Parallel()
+	r := start(t, false, app.Options{})
+	req, _ := http.NewRequest("GET", r.base+"/v1/webhooks", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(string(body), `"success":false`) {
+		t.Fatalf("%d %q %s, want 431 in the JSON envelope", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
