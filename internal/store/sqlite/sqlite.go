@@ -197,15 +197,16 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("database unreachable: %w", classify(err))
 	}
+	// A full disk is judged by its free space: a small write may still
+	// fit in room a failed one left in the WAL, and successful writes
+	// that change nothing say nothing about room.
+	if free, ok := freeBytes(filepath.Dir(s.path)); ok && free < minFreeBytes {
+		return fmt.Errorf("database does not take writes: the disk holding the database is full (%d bytes free)", free)
+	}
 	if ue := s.health.Err(); ue != nil {
 		// The last write failed for want of storage. A probe write now
 		// lets readiness come back by itself once the storage is fixed,
-		// even when no request writes in the meantime. On a full disk
-		// a small probe may still fit in room a failed write left in the
-		// WAL, so the free space decides there.
-		if free, ok := freeBytes(filepath.Dir(s.path)); ok && free < minFreeBytes {
-			return fmt.Errorf("database does not take writes: %s (%d bytes free)", ue.Reason, free)
-		}
+		// even when no request writes in the meantime.
 		if err := s.probe(ctx); err != nil {
 			if ue := s.health.Err(); ue != nil {
 				return fmt.Errorf("database does not take writes: %s", ue.Reason)
@@ -227,8 +228,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// minFreeBytes is the free space below which a database whose writes
-// failed is not ready again, whatever a small probe write says.
+// minFreeBytes is the free space below which the database is not ready:
+// SQLite needs room to grow its WAL and checkpoint it.
 const minFreeBytes = 1 << 20
 
 // probe writes a page without changing anything: SQLite rewrites a row
