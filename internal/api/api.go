@@ -53,6 +53,10 @@ type Deps struct {
 	// QueueMax caps disabled endpoints' queues for events the API publishes
 	// itself (credits.low_balance), as the intake does for the others.
 	QueueMax int
+	// BodyMemory bounds the bytes of request bodies held in memory at
+	// once, across requests; past it requests get 503 with Retry-After.
+	// 0 is unlimited.
+	BodyMemory int64
 	// Owner holds this process's Idempotency-Keys in progress (nil: keys
 	// begun here are held until idempotencyStale).
 	Owner Owner
@@ -68,6 +72,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *keyLimiter
 	routes  []Route
+	bodies  *byteBudget
 
 	// Keys derived from Box for what the API itself keeps from prying
 	// eyes: stored idempotent answers, request fingerprints, cursors.
@@ -109,7 +114,8 @@ func New(d Deps) *Server {
 	if d.Wake == nil {
 		d.Wake = func([]string) {}
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst)}
+	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst),
+		bodies: newByteBudget(d.BodyMemory)}
 	if d.Box != nil { // nil only in servers built to answer /readyz
 		s.replies, s.fingerprints = d.Box.Derive("idempotent responses"), d.Box.Derive("idempotency fingerprints")
 		s.cursors = d.Box.Derive("list cursors")
@@ -258,6 +264,7 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		if ri := infoOf(r); ri.account == "" {
 			ri.account = r.PathValue("account_id") // an operator route's account
 		}
+		defer s.withBudget(r)()
 		run := func(w http.ResponseWriter) {
 			err := h(w, r, c)
 			if err == nil {

@@ -65,6 +65,8 @@ type options struct {
 	reg *prometheus.Registry
 	// resolver, when set, resolves endpoint URLs' hosts.
 	resolver ssrf.Resolver
+	// bodyMemory bounds request bodies in flight (0: unbounded).
+	bodyMemory int64
 }
 
 func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
@@ -141,6 +143,7 @@ func setupWith(t testing.TB, o options) *bundle {
 		RateBurst:   o.burst,
 		HTTPMetrics: httpMetrics,
 		Owner:       owner,
+		BodyMemory:  o.bodyMemory,
 	})
 	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)

@@ -106,16 +106,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // duplicates, exact case), bounded nesting, no trailing data. Every
 // failure names what is wrong.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any) *apiError {
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || mt != "application/json" {
-		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Content-Type must be application/json, got %q", ct)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
-	}
-	if aerr := checkEncoding(r); aerr != nil {
+	if aerr := checkJSONRequest(r); aerr != nil {
 		return aerr
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -144,6 +135,21 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 	return nil
 }
 
+// checkJSONRequest checks that a request says it sends uncompressed JSON
+// in UTF-8.
+func checkJSONRequest(r *http.Request) *apiError {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Content-Type must be application/json, got %q", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
+	}
+	return checkEncoding(r)
+}
+
 // checkEncoding refuses compressed bodies: the API reads JSON as sent.
 func checkEncoding(r *http.Request) *apiError {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -169,6 +175,9 @@ func bodyReadError(err error, limit int64) *apiError {
 	if errors.As(err, &mbe) {
 		return tooLarge(limit)
 	}
+	if errors.Is(err, errBodyBudget) {
+		return busy()
+	}
 	return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
 }
 
@@ -183,6 +192,8 @@ func decodeError(err error, limit int64) *apiError {
 	switch {
 	case errors.As(err, &mbe):
 		return tooLarge(limit)
+	case errors.Is(err, errBodyBudget):
+		return busy()
 	case errors.As(err, &syn):
 		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ):

@@ -263,6 +263,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			RateBurst:   cfg.RateBurst,
 			QueueMax:    cfg.QueueMax,
 			Owner:       a.Liveness,
+			BodyMemory:  int64(cfg.MaxBodyMemory),
 		})
 	}
 	return a, nil

@@ -53,11 +53,11 @@ type running struct {
 
 func start(t *testing.T, dev bool, opt app.Options, extra ...string) *running {
 	t.Helper()
-	return startIn(t, t.TempDir(), dev, opt)
+	return startIn(t, t.TempDir(), dev, opt, extra...)
 }
 
 // startIn runs the service on dir/hookrelay.db.
-func startIn(t *testing.T, dir string, dev bool, opt app.Options) *running {
+func startIn(t *testing.T, dir string, dev bool, opt app.Options, extra ...string) *running {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	cfg := config.Register(fs)
