@@ -201,9 +201,11 @@ func (s *Store) IdempotencyBegin(ctx context.Context, p store.IdempotencyBeginPa
 		var ownerAlive bool
 		err := tx.QueryRowContext(ctx,
 			`SELECT fingerprint, status, body, created_at, owner,
-			        EXISTS (SELECT 1 FROM processes WHERE id = k.owner AND heartbeat_at >= ?)
+			        k.owner IS ? OR EXISTS (SELECT 1 FROM processes WHERE id = k.owner AND heartbeat_at >= ?)
 			 FROM idempotency_keys k WHERE scope = ? AND key = ?`,
-			ms(p.AliveSince), p.Scope, p.Key).Scan(&fp, &status, &body, &created, &owner, &ownerAlive)
+			nullString(p.Owner), ms(p.AliveSince), p.Scope, p.Key).Scan(&fp, &status, &body, &created, &owner, &ownerAlive)
+		// A process always holds its own keys, even before its row is
+		// written (its registration may wait for the storage to recover).
 		held := func() bool { // by a request still running
 			if owner.Valid {
 				return ownerAlive

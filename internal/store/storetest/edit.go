@@ -220,6 +220,13 @@ func testIdempotency(t *testing.T, open Opener) {
 	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k3, Owner: "p1", Fingerprint: []byte("a"), Now: t0, AliveSince: alive}); err != nil || r != nil {
 		t.Fatalf("a key of a removed process is still held: %+v %v", r, err)
 	}
+	// A process holds its own keys, registered or not yet.
+	k5 := store.IdempotencyKey{Scope: "key_1", Key: "k5"}
+	_, err = b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k5, Owner: "p9", Fingerprint: []byte("a"), Now: t0, AliveSince: alive})
+	must(t, err)
+	if _, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k5, Owner: "p9", Fingerprint: []byte("a"), Now: t0, AliveSince: alive}); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("an unregistered process's own key in progress: %v, want ErrConflict", err)
+	}
 	ps, err := b.s.ProcessList(b.ctx)
 	must(t, err)
 	if len(ps) != 1 || ps[0].ID != "p1" || ps[0].PID != 1 || !ps[0].HeartbeatAt.Equal(t0) {
