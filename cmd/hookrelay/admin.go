@@ -384,7 +384,7 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	if err := fromEnv(cmd.path(), fs, "database"); err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, &config.Config{Database: *database})
+	st, err := app.OpenStore(ctx, &config.Config{Database: *database}, app.StoreOptions{}) // only serve and migrate create a database
 	if err != nil {
 		return err
 	}

@@ -207,11 +207,12 @@ func TestMigrateSaysWhatItApplied(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "m.db")
 	stdout, stderr, code := runCLI(t, "", "migrate", "--database", db)
-	if code != 0 || !strings.Contains(stdout, "applied 00001_initial.sql\n") || !strings.Contains(stdout, "1 migration(s) applied") {
+	if code != 0 || !strings.Contains(stdout, "created database "+db+"\n") || !strings.Contains(stdout, "applied 00001_initial.sql\n") ||
+		!strings.Contains(stdout, "applied 00002_processes.sql\n") || !strings.Contains(stdout, "2 migration(s) applied") {
 		t.Fatalf("first migrate: exit %d, %q %q", code, stdout, stderr)
 	}
 	stdout, _, code = runCLI(t, "", "migrate", "--database", db)
-	if code != 0 || strings.Contains(stdout, "applied 0") || !strings.Contains(stdout, "nothing to apply") {
+	if code != 0 || strings.Contains(stdout, "applied 0") || strings.Contains(stdout, "created") || !strings.Contains(stdout, "nothing to apply") {
 		t.Fatalf("second migrate: exit %d, %q", code, stdout)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/auth"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/listen"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 	"github.com/hookrelay/hookrelay/verify"
@@ -60,6 +61,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Database = filepath.Join(dir, "hookrelay.db")
 	cfg.Addr = *addr
 	cfg.DevAllowLocalhost = true // the receiver is on this machine
+	// A key that dies with the temporary database: nothing to back up.
+	cfg.EncryptionKey = secretbox.NewKey()
 	if err := config.Load(fsCfg, cfg, func(string) (string, bool) { return "", false }); err != nil {
 		return err
 	}

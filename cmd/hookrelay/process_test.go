@@ -53,6 +53,14 @@ type node struct {
 	database string
 }
 
+// migrate creates the database: admin commands need one that exists.
+func (n node) migrate() {
+	n.t.Helper()
+	if out, err := exec.Command(binary, "migrate", "--database", n.database).CombinedOutput(); err != nil {
+		n.t.Fatalf("migrate: %v\n%s", err, out)
+	}
+}
+
 func (n node) admin(args ...string) string {
 	n.t.Helper()
 	out, err := exec.Command(binary, append(append([]string{"admin"}, args...), "--database", n.database)...).CombinedOutput()
@@ -178,6 +186,7 @@ func TestKillNineLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "crash.db")}
+	n.migrate()
 	var acc struct {
 		AccountID string `json:"account_id"`
 	}
@@ -262,6 +271,7 @@ func TestSigtermFinishesInFlight(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "term.db")}
+	n.migrate()
 	var acc struct {
 		AccountID string `json:"account_id"`
 	}

@@ -48,7 +48,9 @@ func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fromEnv("migrate", fs, "database"); err != nil {
 		return err
 	}
-	st, applied, err := app.Migrate(ctx, &config.Config{Database: *database})
+	st, applied, err := app.Migrate(ctx, &config.Config{Database: *database}, func(path string) {
+		fmt.Fprintln(stdout, "created database", path)
+	})
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,13 @@ type Deps struct {
 	// QueueMax caps disabled endpoints' queues for events the API publishes
 	// itself (credits.low_balance), as the intake does for the others.
 	QueueMax int
+	// BodyMemory bounds the bytes of request bodies held in memory at
+	// once, across requests; past it requests get 503 with Retry-After.
+	// 0 is unlimited.
+	BodyMemory int64
+	// Owner holds this process's Idempotency-Keys in progress (nil: keys
+	// begun here are held until idempotencyStale).
+	Owner Owner
 	// Readiness are checks beside the store's own that /readyz runs: each
 	// error makes it answer 503 with the error as the reason (a stalled
 	// dispatcher, an unwritable database).
@@ -65,6 +72,11 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *keyLimiter
 	routes  []Route
+	bodies  *byteBudget
+
+	// Keys derived from Box for what the API itself keeps from prying
+	// eyes: stored idempotent answers, request fingerprints, cursors.
+	replies, fingerprints, cursors *secretbox.Box
 }
 
 // scopeOperator marks routes only operator keys may use.
@@ -80,6 +92,11 @@ type Route struct {
 
 // Routes lists the authenticated routes in registration order.
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// storageRetryAfter is the Retry-After, in seconds, of a 503 when the
+// storage fails: long enough not to hammer a full disk, short enough to
+// notice soon that it is back.
+const storageRetryAfter = 5
 
 // Limits of SPEC §4.
 const (
@@ -97,7 +114,12 @@ func New(d Deps) *Server {
 	if d.Wake == nil {
 		d.Wake = func([]string) {}
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst)}
+	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst),
+		bodies: newByteBudget(d.BodyMemory)}
+	if d.Box != nil { // nil only in servers built to answer /readyz
+		s.replies, s.fingerprints = d.Box.Derive("idempotent responses"), d.Box.Derive("idempotency fingerprints")
+		s.cursors = d.Box.Derive("list cursors")
+	}
 	s.register()
 	return s
 }
@@ -159,11 +181,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rec, errorf(http.StatusInternalServerError, "internal_error", "internal error"))
 		}
 	}()
+	if n := headerBytes(r); n > maxHeaderBytes {
+		writeError(rec, errorf(http.StatusRequestHeaderFieldsTooLarge, "request_header_fields_too_large",
+			"request headers are %d bytes, more than the %d allowed", n, maxHeaderBytes))
+		return
+	}
 	if route == "unmatched" {
 		s.mux.ServeHTTP(&fallbackWriter{ResponseWriter: rec}, r)
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// maxHeaderBytes bounds a request's headers. The HTTP server reads up to
+// more (http.DefaultMaxHeaderBytes) so that this limit, not its own, is
+// what a client meets, answered in the envelope rather than as plain text.
+const maxHeaderBytes = 64 << 10
+
+// headerBytes is the size of r's request line and headers as sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // fallbackWriter replaces the mux's plain-text 404 and 405 with the envelope.
@@ -215,6 +258,7 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		if ri := infoOf(r); ri.account == "" {
 			ri.account = r.PathValue("account_id") // an operator route's account
 		}
+		defer s.withBudget(r)()
 		run := func(w http.ResponseWriter) {
 			err := h(w, r, c)
 			if err == nil {
@@ -250,6 +294,19 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 		return invalid("cursor", "invalid cursor")
 	case errors.Is(err, context.Canceled):
 		return errorf(499, "canceled", "request canceled")
+	case errors.Is(err, store.ErrUnavailable):
+		// The storage failed, not the request: nothing was acknowledged,
+		// and the same request may succeed once the operator fixes it.
+		reason := "storage failure"
+		var ue *store.UnavailableError
+		if errors.As(err, &ue) {
+			reason = ue.Reason
+		}
+		s.Log.Warn("storage unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		e := errorf(http.StatusServiceUnavailable, "storage_unavailable",
+			"storage is unavailable (%s); nothing was changed, retry later", reason)
+		e.retryAfter = storageRetryAfter
+		return e
 	}
 	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", infoOf(r).id, "err", err)
 	return errorf(http.StatusInternalServerError, "internal_error", "internal error")
@@ -305,6 +362,10 @@ func (s *Server) accountFor(r *http.Request, c caller, bodyAccount string) (stri
 	if bodyAccount != "" {
 		if !c.key.Operator() && bodyAccount != c.key.AccountID {
 			return "", notFound("account")
+		}
+		if q := r.URL.Query().Get("account_id"); q != "" && q != bodyAccount {
+			return "", invalid("account_id", "the query names %s and the body %s: name the account once",
+				truncate(q, 100), truncate(bodyAccount, 100))
 		}
 		account = bodyAccount
 	}

@@ -14,7 +14,10 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 	if aerr != nil {
 		return aerr
 	}
-	limit, cursor, aerr := pageParams(r)
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
+	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr
 	}
@@ -24,8 +27,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 		EndpointID: r.PathValue("webhook_id"),
 		EventType:  q.Get("event_type"),
 		SubjectID:  q.Get("subject_id"),
-		Cursor:     cursor,
-		Limit:      limit,
+		Cursor:     l.after,
+		Limit:      l.limit,
 	}
 	if v := q.Get("status"); v != "" {
 		p.Status = webhook.DeliveryStatus(v)
@@ -57,7 +60,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toDeliveryView)
+	writePage(w, l, page, toDeliveryView)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/hookrelay/hookrelay/internal/store"
@@ -42,12 +41,6 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, c caller) 
 	return nil
 }
 
-type batchRequest struct {
-	// Items are decoded one by one, so that an error names its index.
-	Events    []json.RawMessage `json:"events"`
-	AccountID *string           `json:"account_id"`
-}
-
 type batchItem struct {
 	EventID    string `json:"event_id"`
 	Deliveries int    `json:"deliveries"`
@@ -58,43 +51,14 @@ type batchItem struct {
 // validated first; one invalid item rejects the batch and nothing is
 // stored, so a client fixes it and resends the whole batch (idempotent with
 // event_id) instead of reconciling a partial success.
+//
+// The body (up to 32 MiB) is decoded as it streams in, one item at a time,
+// so that what is held is the validated events, not also the raw body and
+// intermediate copies of it.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) error {
-	var req batchRequest
-	if err := decode(w, r, maxBatchBodyBytes, batchShape, &req); err != nil {
-		return err
-	}
-	if len(req.Events) == 0 {
-		return invalid("events", "must be a non-empty array")
-	}
-	if len(req.Events) > maxBatchEvents {
-		return invalid("events", "at most %d events per batch, got %d", maxBatchEvents, len(req.Events))
-	}
-	top := ""
-	if req.AccountID != nil {
-		top = *req.AccountID
-	}
-	events := make([]store.PublishEvent, len(req.Events))
-	accounts := map[string]string{} // checked once per batch, not once per item
-	for i, raw := range req.Events {
-		field := "events[" + strconv.Itoa(i) + "]"
-		var item publishRequest
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&item); err != nil {
-			if aerr := decodeError(err, maxBatchBodyBytes); aerr.code == "validation_error" {
-				aerr.message = field + "." + aerr.message
-				return aerr
-			}
-			return invalid(field, "must be a JSON object")
-		}
-		ev, aerr := s.validateEvent(r, c, item, top, accounts)
-		if aerr != nil {
-			if aerr.code == "validation_error" || aerr.code == "payload_too_large" {
-				aerr.message = field + "." + aerr.message
-			}
-			return aerr
-		}
-		events[i] = ev
+	events, aerr := s.readBatch(w, r, c)
+	if aerr != nil {
+		return aerr
 	}
 	results, err := s.Publisher.Publish(r.Context(), events)
 	if err != nil {
@@ -113,24 +77,40 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request, c caller) 
 // accounts remembers the accounts already resolved in this request.
 func (s *Server) validateEvent(r *http.Request, c caller, req publishRequest, defaultAccount string,
 	accounts map[string]string) (store.PublishEvent, *apiError) {
-	var ev store.PublishEvent
 	bodyAccount := defaultAccount
 	if req.AccountID != nil {
 		bodyAccount = *req.AccountID
 	}
-	account, ok := accounts[bodyAccount]
-	if !ok {
-		var aerr *apiError
-		if account, aerr = s.accountFor(r, c, bodyAccount); aerr != nil {
-			return ev, aerr
-		}
-		accounts[bodyAccount] = account
+	account, aerr := s.resolveAccount(r, c, bodyAccount, accounts)
+	if aerr != nil {
+		return store.PublishEvent{}, aerr
 	}
+	ev, aerr := s.eventFields(r.Context(), req)
+	ev.AccountID = account
+	return ev, aerr
+}
+
+// resolveAccount is accountFor, remembering answers in accounts.
+func (s *Server) resolveAccount(r *http.Request, c caller, bodyAccount string, accounts map[string]string) (string, *apiError) {
+	if account, ok := accounts[bodyAccount]; ok {
+		return account, nil
+	}
+	account, aerr := s.accountFor(r, c, bodyAccount)
+	if aerr != nil {
+		return "", aerr
+	}
+	accounts[bodyAccount] = account
+	return account, nil
+}
+
+// eventFields checks an item's fields other than its account.
+func (s *Server) eventFields(ctx context.Context, req publishRequest) (store.PublishEvent, *apiError) {
+	var ev store.PublishEvent
 	if req.EventType == nil || *req.EventType == "" {
 		return ev, invalid("event_type", "is required")
 	}
 	name := *req.EventType
-	if aerr := s.checkPublishable(r.Context(), name); aerr != nil {
+	if aerr := s.checkPublishable(ctx, name); aerr != nil {
 		return ev, aerr
 	}
 	data := bytes.TrimSpace(req.Data)
@@ -148,7 +128,7 @@ func (s *Server) validateEvent(r *http.Request, c caller, req publishRequest, de
 		return ev, errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
 			"data: must be at most %d bytes, got %d", maxPayloadBytes, compact.Len())
 	}
-	ev = store.PublishEvent{AccountID: account, Type: name, Data: compact.Bytes()}
+	ev = store.PublishEvent{Type: name, Data: compact.Bytes()}
 	if req.SubjectID != nil {
 		if aerr := checkIdentifier("subject_id", *req.SubjectID, false); aerr != nil {
 			return ev, aerr

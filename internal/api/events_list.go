@@ -24,7 +24,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c caller) er
 	if aerr != nil {
 		return aerr
 	}
-	limit, cursor, aerr := pageParams(r)
+	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr
 	}
@@ -32,7 +32,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c caller) er
 	if len(typ) > 100 {
 		return invalid("event_type", "must be at most 100 characters")
 	}
-	page, err := s.Store.EventList(r.Context(), store.EventListParams{AccountID: account, EventType: typ, Cursor: cursor, Limit: limit})
+	page, err := s.Store.EventList(r.Context(), store.EventListParams{AccountID: account, EventType: typ, Cursor: l.after, Limit: l.limit})
 	if err != nil {
 		return err
 	}
@@ -41,9 +41,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c caller) er
 		views[i] = eventView{EventID: e.ID, EventType: e.Type, SubjectID: nonEmpty(e.SubjectID), Data: e.Data,
 			Deliveries: e.Deliveries, CreatedAt: apiTime(e.CreatedAt)}
 	}
-	next := page.NextCursor
+	next := l.next(page.NextCursor)
 	if next == "" {
-		next = cursor // nothing new yet: poll again from the same place
+		next = l.given // nothing new yet: poll again from the same place
 	}
 	writeList(w, views, next)
 	return nil

@@ -56,12 +56,15 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request, c caller) er
 	if aerr != nil {
 		return aerr
 	}
-	limit, cursor, aerr := pageParams(r)
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
+	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr
 	}
 	page, err := s.Store.DeliveryQueuedList(r.Context(), store.DeliveryQueuedListParams{
-		AccountID: account, EndpointID: r.PathValue("webhook_id"), Cursor: cursor, Limit: limit,
+		AccountID: account, EndpointID: r.PathValue("webhook_id"), Cursor: l.after, Limit: l.limit,
 	})
 	if errors.Is(err, webhook.ErrNotFound) {
 		return notFound("webhook")
@@ -69,7 +72,7 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request, c caller) er
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toDeliveryView)
+	writePage(w, l, page, toDeliveryView)
 	return nil
 }
 

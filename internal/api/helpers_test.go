@@ -22,6 +22,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/auth"
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/liveness"
 	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
@@ -39,6 +40,8 @@ type bundle struct {
 	DBPath   string
 	Clock    clock.Clock
 	API      *api.Server
+	Box      *secretbox.Box
+	Owner    *liveness.Tracker // this server's process, as the holder of idempotency keys
 }
 
 // tenant is an account with a key holding every scope and a read-only key.
@@ -60,6 +63,10 @@ type options struct {
 	// the request metrics.
 	log *slog.Logger
 	reg *prometheus.Registry
+	// resolver, when set, resolves endpoint URLs' hosts.
+	resolver ssrf.Resolver
+	// bodyMemory bounds request bodies in flight (0: unbounded).
+	bodyMemory int64
 }
 
 func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
@@ -111,7 +118,7 @@ func setupWith(t testing.TB, o options) *bundle {
 	go func() { in.Run(ictx); close(stopped) }()
 	t.Cleanup(func() { stop(); <-stopped })
 
-	guard := ssrf.New(ssrf.Options{AllowLoopback: true})
+	guard := ssrf.New(ssrf.Options{AllowLoopback: true, Resolver: o.resolver})
 	if o.strict {
 		guard = ssrf.New(ssrf.Options{Resolver: fixedResolver{
 			"hooks.example.com.":    {netip.MustParseAddr("93.184.215.14")},
@@ -119,6 +126,10 @@ func setupWith(t testing.TB, o options) *bundle {
 			"rebind.example.com.":   {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("127.0.0.1")},
 			"metadata.example.com.": {netip.MustParseAddr("169.254.169.254")},
 		}})
+	}
+	owner := liveness.New(st, clk, log, 30*time.Second)
+	if err := owner.Register(ctx); err != nil {
+		t.Fatal(err)
 	}
 	server := api.New(api.Deps{
 		Store:       st,
@@ -131,11 +142,13 @@ func setupWith(t testing.TB, o options) *bundle {
 		RateLimit:   o.rate,
 		RateBurst:   o.burst,
 		HTTPMetrics: httpMetrics,
+		Owner:       owner,
+		BodyMemory:  o.bodyMemory,
 	})
 	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)
 
-	b := &bundle{URL: srv.URL, Store: st, DBPath: path, Clock: clk, API: server}
+	b := &bundle{URL: srv.URL, Store: st, DBPath: path, Clock: clk, API: server, Box: box, Owner: owner}
 	_, b.Operator = b.newKey(t, "")
 	for _, tn := range []*tenant{&b.A, &b.B} {
 		acc, err := st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: "account", Now: now})

@@ -3,11 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/intake"
 	"github.com/hookrelay/hookrelay/internal/metrics"
-	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/store/sqlite"
 )
@@ -65,48 +65,131 @@ func TestIdempotencyKey(t *testing.T) {
 	if env.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatal("keys are scoped per API key, yet another key's answer was replayed")
 	}
-	// Errors are answers too: a repeated invalid request gets the same 400.
-	st1, env1 = b.post(t, "/v1/webhooks", b.A.Full, "idem-3", `{"url":"ftp://x","events":["*"]}`)
-	st2, env2 = b.post(t, "/v1/webhooks", b.A.Full, "idem-3", `{"url":"ftp://x","events":["*"]}`)
-	if st1 != 400 || st2 != 400 || !bytes.Equal(env1.Raw, env2.Raw) {
-		t.Fatalf("repeated 400: %d %s / %d %s", st1, env1.Raw, st2, env2.Raw)
-	}
 	st, env = b.post(t, "/v1/events", b.A.Full, "not a valid key", body)
 	wantError(t, st, env, http.StatusBadRequest, "Idempotency-Key")
 }
 
-func TestIdempotencyKeyInProgress(t *testing.T) {
+// TestIdempotencyRefusalsAreNotKept: a request refused before it changed
+// anything (validation, another account's object, a state conflict) is not
+// stored under its key, so the corrected request with the same key runs
+// (Stripe's rule) instead of replaying the refusal.
+func TestIdempotencyRefusalsAreNotKept(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	body := `{"event_type":"generation.completed","data":{}}`
-	// The key is bound to the request's method, path, query and body.
-	h := sha256.New()
-	for _, part := range []string{"POST", "/v1/events", ""} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
+	whB := b.createWebhook(t, b.B.Full, "*")
+	whA := b.createWebhook(t, b.A.Full, "*")
+	st, env := b.post(t, "/v1/webhooks", b.A.Full, "k1", `{"url":"ftp://x","events":["*"]}`)
+	wantError(t, st, env, http.StatusBadRequest, "url")
+	st, env = b.post(t, "/v1/webhooks", b.A.Full, "k1", `{"url":"https://127.0.0.1/fixed","events":["*"]}`)
+	ok(t, st, env, http.StatusCreated)
+	if env.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("the corrected request was answered from the store")
 	}
-	h.Write([]byte(body))
-	// The same request holds the key, still running.
-	k := store.IdempotencyKey{Scope: b.keyID(t, b.A.Full), Key: "busy"}
-	if _, err := b.Store.IdempotencyBegin(context.Background(), store.IdempotencyBeginParams{
-		IdempotencyKey: k, Fingerprint: h.Sum(nil), Now: time.Now(), StaleAfter: time.Minute,
-	}); err != nil {
-		t.Fatal(err)
+	st2, env2 := b.post(t, "/v1/webhooks", b.A.Full, "k1", `{"url":"https://127.0.0.1/fixed","events":["*"]}`)
+	if st2 != st || !bytes.Equal(env.Raw, env2.Raw) || env2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the success was not kept: %d %s", st2, env2.Raw)
 	}
-	st, env := b.post(t, "/v1/events", b.A.Full, "busy", body)
+	// 404: B's webhook named by A; then A's own with the same key.
+	st, env = b.post(t, "/v1/webhooks/"+whB+"/test", b.A.Full, "k2", "")
+	wantError(t, st, env, http.StatusNotFound)
+	st, env = b.post(t, "/v1/webhooks/"+whA+"/test", b.A.Full, "k2", "")
+	ok(t, st, env, http.StatusAccepted)
+	// 409: sending queued events of a disabled endpoint, then again once enabled.
+	st, env = b.do(t, "POST", "/v1/webhooks/"+whA+"/disable", b.A.Full, nil)
+	ok(t, st, env, http.StatusOK)
+	st, env = b.post(t, "/v1/webhooks/"+whA+"/queued/deliver", b.A.Full, "k3", "")
+	wantError(t, st, env, http.StatusConflict)
+	st, env = b.do(t, "POST", "/v1/webhooks/"+whA+"/enable", b.A.Full, nil)
+	ok(t, st, env, http.StatusOK)
+	st, env = b.post(t, "/v1/webhooks/"+whA+"/queued/deliver", b.A.Full, "k3", "")
+	ok(t, st, env, http.StatusAccepted)
+}
+
+// blockingResolver holds lookups of slow.example.com until release is
+// closed, so a request can be kept in progress.
+type blockingResolver struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (r blockingResolver) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+	if host == "slow.example.com." {
+		r.entered <- struct{}{}
+		<-r.release
+	}
+	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+}
+
+// TestIdempotencyKeyInProgress: while the first request runs, a repeat is
+// 409 with Retry-After and creates nothing; once it has answered, the
+// repeat gets that answer, secret included.
+func TestIdempotencyKeyInProgress(t *testing.T) {
+	t.Parallel()
+	res := blockingResolver{entered: make(chan struct{}), release: make(chan struct{})}
+	b := setupWith(t, options{resolver: res})
+	body := `{"url":"https://slow.example.com/hook","events":["*"]}`
+	type answer struct {
+		st  int
+		env envelope
+	}
+	first := make(chan answer)
+	go func() {
+		st, env := b.post(t, "/v1/webhooks", b.A.Full, "busy", body)
+		first <- answer{st, env}
+	}()
+	<-res.entered // the first request is running
+	st, env := b.post(t, "/v1/webhooks", b.A.Full, "busy", body)
 	wantError(t, st, env, http.StatusConflict, "in progress")
-	if n := b.eventCount(t, b.A.Read); n != 0 {
-		t.Fatalf("a duplicate of a running request created %d events", n)
+	if env.Error.Code != "idempotency_in_progress" || env.Header.Get("Retry-After") != "1" {
+		t.Fatalf("409 %s with Retry-After %q, want idempotency_in_progress with Retry-After 1", env.Raw, env.Header.Get("Retry-After"))
 	}
-	// Once it completes, the repeat gets its answer.
-	if err := b.Store.IdempotencyComplete(context.Background(), store.IdempotencyCompleteParams{
-		IdempotencyKey: k, Status: 202, Body: []byte(`{"success":true}`), Now: time.Now()}); err != nil {
+	st, env = b.post(t, "/v1/webhooks", b.A.Full, "busy", `{"url":"https://slow.example.com/other","events":["*"]}`)
+	wantError(t, st, env, http.StatusUnprocessableEntity, "Idempotency-Key")
+	close(res.release)
+	a := <-first
+	created := decodeAs[webhookJSON](t, ok(t, a.st, a.env, http.StatusCreated))
+	st, env = b.post(t, "/v1/webhooks", b.A.Full, "busy", body)
+	replayed := decodeAs[webhookJSON](t, ok(t, st, env, http.StatusCreated))
+	if env.Header.Get("Idempotent-Replayed") != "true" || replayed.Secret != created.Secret || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("replay %s, want the first answer with its secret", env.Raw)
+	}
+	st, env = b.do(t, "GET", "/v1/webhooks", b.A.Read, nil)
+	if n := len(decodeAs[[]webhookJSON](t, ok(t, st, env, http.StatusOK))); n != 1 {
+		t.Fatalf("%d webhooks from one idempotent request", n)
+	}
+}
+
+// TestIdempotencyKeyOfAGoneProcess: a key left in progress by a process
+// that is gone (silent past the TTL, or unregistered) is free at once for
+// the next request, instead of answering 409 for minutes; a key held by a
+// live process stays held.
+func TestIdempotencyKeyOfAGoneProcess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	scope := b.keyID(t, b.A.Full)
+	now := b.Clock.Now()
+	if err := b.Store.ProcessHeartbeat(ctx, store.Process{ID: "proc_silent", Host: "elsewhere", PID: 1,
+		StartedAt: now.Add(-2 * time.Hour), HeartbeatAt: now.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	st, env = b.post(t, "/v1/events", b.A.Full, "busy", body)
-	if st != 202 || string(env.Raw) != `{"success":true}` {
-		t.Fatalf("after completion: %d %s", st, env.Raw)
+	if err := b.Store.ProcessHeartbeat(ctx, store.Process{ID: "proc_live", Host: "elsewhere", PID: 1,
+		StartedAt: now.Add(-time.Hour), HeartbeatAt: now}); err != nil {
+		t.Fatal(err)
 	}
+	body := `{"event_type":"generation.completed","data":{}}`
+	for _, owner := range []string{"proc_silent", "proc_removed", "proc_live"} {
+		if _, err := b.Store.IdempotencyBegin(ctx, store.IdempotencyBeginParams{IdempotencyKey: store.IdempotencyKey{Scope: scope, Key: owner},
+			Owner: owner, Fingerprint: []byte("whatever it was"), Now: now.Add(-time.Second), AliveSince: now.Add(-2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{"proc_silent", "proc_removed"} {
+		st, env := b.post(t, "/v1/events", b.A.Full, key, body)
+		ok(t, st, env, http.StatusAccepted)
+	}
+	st, env := b.post(t, "/v1/events", b.A.Full, "proc_live", body)
+	wantError(t, st, env, http.StatusUnprocessableEntity) // held by a live process, for another request
 }
 
 // TestIdempotencyRace sends the same request with the same key from many
@@ -168,9 +251,10 @@ func TestIdempotencyAcrossProcesses(t *testing.T) {
 	done := make(chan struct{})
 	go func() { in.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	box, _ := secretbox.New(make([]byte, 32))
+	// Every process on a database shares its encryption key (serve refuses
+	// to start otherwise), which seals the stored answers.
 	other := httptest.NewServer(api.New(api.Deps{Store: st, Publisher: in, Catalog: intake.NewCatalog(st, time.Second),
-		Box: box, CheckURL: func(context.Context, string) error { return nil }, Clock: clock.Real{}, Log: log}))
+		Box: b.Box, CheckURL: func(context.Context, string) error { return nil }, Clock: clock.Real{}, Log: log}))
 	t.Cleanup(other.Close)
 	b2 := *b
 	b2.URL = other.URL

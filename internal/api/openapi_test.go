@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -474,6 +473,7 @@ type liveApp struct {
 	URL   string
 	Store store.Store
 	API   *api.Server
+	App   *app.App
 }
 
 func startApp(t *testing.T, resolver ssrf.Resolver, args ...string) *liveApp {
@@ -500,7 +500,7 @@ func startApp(t *testing.T, resolver ssrf.Resolver, args ...string) *liveApp {
 	done := make(chan struct{})
 	go func() { _ = a.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &liveApp{URL: "http://" + a.Addr(), Store: a.Store, API: a.API}
+	return &liveApp{URL: "http://" + a.Addr(), Store: a.Store, API: a.API, App: a}
 }
 
 // operatorKey stores a new operator key.
@@ -859,15 +859,10 @@ func TestOpenAPIRealTraffic(t *testing.T) {
 				busy := call{method: method, path: path, key: first.key, body: first.body,
 					header: map[string]string{"Idempotency-Key": "busy-" + strings.ReplaceAll(tmpl, "/", "_")}, want: 409}
 				u, _ := url.Parse(path)
-				fp := sha256.New()
-				for _, part := range []string{method, u.Path, u.RawQuery} {
-					fp.Write([]byte(part))
-					fp.Write([]byte{0})
-				}
-				fp.Write(busy.body)
 				if _, err := l.Store.IdempotencyBegin(ctx, store.IdempotencyBeginParams{
 					IdempotencyKey: store.IdempotencyKey{Scope: keyIDs[first.key], Key: busy.header["Idempotency-Key"]},
-					Fingerprint:    fp.Sum(nil), Now: time.Now(), StaleAfter: time.Hour,
+					Owner:          l.App.Liveness.ID(), AliveSince: l.App.Liveness.AliveSince(),
+					Fingerprint: l.API.Fingerprint(method, u.Path, u.RawQuery, busy.body), Now: time.Now(),
 				}); err != nil {
 					t.Fatal(err)
 				}

@@ -128,7 +128,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, c caller)
 }
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, c caller) error {
-	limit, cursor, aerr := pageParams(r)
+	l, aerr := s.listParams(r, "")
 	if aerr != nil {
 		return aerr
 	}
@@ -136,11 +136,11 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, c caller) 
 	if len(search) > 200 {
 		return invalid("search", "must be at most 200 characters")
 	}
-	page, err := s.Store.AccountList(r.Context(), store.AccountListParams{Search: search, Cursor: cursor, Limit: limit})
+	page, err := s.Store.AccountList(r.Context(), store.AccountListParams{Search: search, Cursor: l.after, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toAccountView)
+	writePage(w, l, page, toAccountView)
 	return nil
 }
 
@@ -183,11 +183,11 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, c caller) 
 		Name   *string  `json:"name"`
 		Scopes []string `json:"scopes"`
 	}
-	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
 		return err
 	}
 	if req.Name == nil {
@@ -221,19 +221,19 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, c caller) 
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, c caller) error {
-	limit, cursor, aerr := pageParams(r)
-	if aerr != nil {
-		return aerr
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.APIKeyList(r.Context(), store.APIKeyListParams{AccountID: acc.ID, Cursor: cursor, Limit: limit})
+	l, aerr := s.listParams(r, acc.ID)
+	if aerr != nil {
+		return aerr
+	}
+	page, err := s.Store.APIKeyList(r.Context(), store.APIKeyListParams{AccountID: acc.ID, Cursor: l.after, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toAPIKeyView)
+	writePage(w, l, page, toAPIKeyView)
 	return nil
 }
 

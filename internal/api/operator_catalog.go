@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,10 +102,17 @@ func (s *Server) updateEventType(w http.ResponseWriter, r *http.Request, c calle
 		Example     field[json.RawMessage] `json:"example"`
 		Deprecated  field[bool]            `json:"deprecated"`
 	}
+	name := r.PathValue("name")
+	types, err := s.Store.EventTypeList(r.Context())
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(types, func(t webhook.EventType) bool { return t.Name == name }) {
+		return notFound("event type")
+	}
 	if err := decode(w, r, maxBodyBytes, eventTypePatch, &req); err != nil {
 		return err
 	}
-	name := r.PathValue("name")
 	if webhook.IsReservedEventType(name) {
 		return invalid("name", "%q is reserved: hookrelay's own types cannot be changed", name)
 	}

@@ -36,11 +36,11 @@ func (s *Server) setCreditAlerts(w http.ResponseWriter, r *http.Request, c calle
 	var req struct {
 		Thresholds []float64 `json:"thresholds"`
 	}
-	if err := decode(w, r, operatorBodyBytes, creditAlertsShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, creditAlertsShape, &req); err != nil {
 		return err
 	}
 	if req.Thresholds == nil {
@@ -83,11 +83,11 @@ func (s *Server) reportBalance(w http.ResponseWriter, r *http.Request, c caller)
 	var req struct {
 		Balance *float64 `json:"balance"`
 	}
-	if err := decode(w, r, operatorBodyBytes, balanceShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, balanceShape, &req); err != nil {
 		return err
 	}
 	if req.Balance == nil {

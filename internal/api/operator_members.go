@@ -68,11 +68,11 @@ func (s *Server) createMember(w http.ResponseWriter, r *http.Request, c caller) 
 		Role     *string `json:"role"`
 		Password *string `json:"password"`
 	}
-	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
 		return err
 	}
 	if req.Email == nil {
@@ -107,19 +107,19 @@ func (s *Server) createMember(w http.ResponseWriter, r *http.Request, c caller) 
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c caller) error {
-	limit, cursor, aerr := pageParams(r)
-	if aerr != nil {
-		return aerr
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.MemberList(r.Context(), store.MemberListParams{AccountID: acc.ID, Cursor: cursor, Limit: limit})
+	l, aerr := s.listParams(r, acc.ID)
+	if aerr != nil {
+		return aerr
+	}
+	page, err := s.Store.MemberList(r.Context(), store.MemberListParams{AccountID: acc.ID, Cursor: l.after, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toMemberView)
+	writePage(w, l, page, toMemberView)
 	return nil
 }
 
@@ -132,11 +132,18 @@ func (s *Server) updateMember(w http.ResponseWriter, r *http.Request, c caller) 
 		Role     field[string] `json:"role"`
 		Password field[string] `json:"password"`
 	}
-	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
-		return err
-	}
 	acc, err := s.pathAccount(r)
 	if err != nil {
+		return err
+	}
+	_, err = s.Store.MemberGet(r.Context(), store.MemberGetParams{AccountID: acc.ID, ID: r.PathValue("member_id")})
+	if errors.Is(err, webhook.ErrNotFound) {
+		return notFound("member")
+	}
+	if err != nil {
+		return err
+	}
+	if err := decode(w, r, operatorBodyBytes, memberShape, &req); err != nil {
 		return err
 	}
 	p := store.MemberUpdateParams{AccountID: acc.ID, ID: r.PathValue("member_id"), Now: s.Clock.Now()}

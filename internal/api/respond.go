@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/hookrelay/hookrelay/internal/store"
 )
 
 // apiError is an error with its HTTP status and stable code. Handlers
@@ -93,15 +91,6 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) {
 	writeJSON(w, http.StatusOK, listEnvelope{Success: true, Data: items, NextCursor: cursor})
 }
 
-// writePage writes one page of a store list, each item through view.
-func writePage[T, V any](w http.ResponseWriter, page store.Page[T], view func(T) V) {
-	views := make([]V, len(page.Items))
-	for i, it := range page.Items {
-		views[i] = view(it)
-	}
-	writeList(w, views, page.NextCursor)
-}
-
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
@@ -117,22 +106,15 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // duplicates, exact case), bounded nesting, no trailing data. Every
 // failure names what is wrong.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any) *apiError {
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || mt != "application/json" {
-		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Content-Type must be application/json, got %q", ct)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
+	if aerr := checkJSONRequest(r); aerr != nil {
+		return aerr
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(limit)
-		}
-		return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
+		return bodyReadError(err, limit)
+	}
+	if aerr := sniffCompressed(body); aerr != nil {
+		return aerr
 	}
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
 	// something other than what was sent.
@@ -153,6 +135,52 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, s shape, v any)
 	return nil
 }
 
+// checkJSONRequest checks that a request says it sends uncompressed JSON
+// in UTF-8.
+func checkJSONRequest(r *http.Request) *apiError {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Content-Type must be application/json, got %q", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "charset must be utf-8, got %q", cs)
+	}
+	return checkEncoding(r)
+}
+
+// checkEncoding refuses compressed bodies: the API reads JSON as sent.
+func checkEncoding(r *http.Request) *apiError {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"Content-Encoding %q is not supported: send the JSON body uncompressed", truncate(ce, 50))
+	}
+	return nil
+}
+
+// sniffCompressed refuses a gzip body sent without its Content-Encoding,
+// which would otherwise be reported as invalid UTF-8.
+func sniffCompressed(body []byte) *apiError {
+	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"the request body is gzip-compressed: send the JSON body uncompressed")
+	}
+	return nil
+}
+
+// bodyReadError explains why a request body could not be read.
+func bodyReadError(err error, limit int64) *apiError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
+	if errors.Is(err, errBodyBudget) {
+		return busy()
+	}
+	return errorf(http.StatusBadRequest, "invalid_request", "could not read the request body: %v", err)
+}
+
 func tooLarge(limit int64) *apiError {
 	return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "request body exceeds %d bytes", limit)
 }
@@ -164,6 +192,8 @@ func decodeError(err error, limit int64) *apiError {
 	switch {
 	case errors.As(err, &mbe):
 		return tooLarge(limit)
+	case errors.Is(err, errBodyBudget):
+		return busy()
 	case errors.As(err, &syn):
 		return errorf(http.StatusBadRequest, "invalid_json", "malformed JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ):
@@ -171,7 +201,9 @@ func decodeError(err error, limit int64) *apiError {
 		if field == "" {
 			return errorf(http.StatusBadRequest, "invalid_json", "request body must be a JSON object")
 		}
-		return invalid(field, "must be %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		// Value is "number 1.5" for a number, the JSON kind otherwise.
+		got := strings.TrimPrefix(typ.Value, "number ")
+		return invalid(field, "must be %s, got %s", jsonKind(typ.Type.Kind().String()), got)
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -193,7 +225,9 @@ func jsonKind(goKind string) string {
 		return "an array"
 	case "map", "struct":
 		return "an object"
-	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "float64", "float32":
 		return "a number"
 	}
 	return goKind

@@ -21,10 +21,19 @@ const maxDepth = 32
 // disagree on what was sent), keys that only match a field when case is
 // ignored, numbers no float64 holds, and nesting deeper than maxDepth.
 // Errors name the path at fault.
-func checkStrict(body []byte, s shape) *apiError {
+func checkStrict(body []byte, s shape) *apiError { return checkStrictAt(body, "", 0, s) }
+
+// checkStrictAt is checkStrict for a value found at path, depth levels
+// into a body (an item of a batch read as it streams).
+func checkStrictAt(body []byte, path string, depth int, s shape) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := walk(dec, "", 0, s); err != nil {
+	if err := walk(dec, path, depth, s); err != nil {
+		// The decoder reports the end of input as io.EOF even inside an
+		// object: only a body with nothing in it is empty.
+		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(body)) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return decodeError(err, 0)
@@ -108,6 +117,5 @@ func fieldName(path string) string {
 
 var (
 	publishShape = shape{"event_type": nil, "data": nil, "subject_id": nil, "event_id": nil, "account_id": nil}
-	batchShape   = shape{"events": {"[]": publishShape}, "account_id": nil}
 	webhookShape = shape{"url": nil, "events": nil, "description": nil, "strict_order": nil}
 )

@@ -84,6 +84,19 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, c caller)
 	return nil
 }
 
+// ownEndpoint finds the webhook named in the path in account. Routes call
+// it before they validate anything else, so that a stranger's id is a 404
+// whatever the request holds: a 400 would tell them the id exists.
+func (s *Server) ownEndpoint(r *http.Request, account string) (webhook.Endpoint, error) {
+	ep, err := s.Store.EndpointGet(r.Context(), store.EndpointGetParams{
+		AccountID: account, ID: r.PathValue("webhook_id"), Now: s.Clock.Now(),
+	})
+	if errors.Is(err, webhook.ErrNotFound) {
+		return ep, notFound("webhook")
+	}
+	return ep, err
+}
+
 func (s *Server) validateURL(ctx context.Context, raw string) *apiError {
 	if n := utf8.RuneCountInString(raw); n > maxURLLength {
 		return invalid("url", "must be at most %d characters, got %d", maxURLLength, n)
@@ -156,7 +169,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, c caller) 
 	if aerr != nil {
 		return aerr
 	}
-	limit, cursor, aerr := pageParams(r)
+	l, aerr := s.listParams(r, account)
 	if aerr != nil {
 		return aerr
 	}
@@ -165,12 +178,12 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, c caller) 
 		return invalid("search", "must be at most 200 characters")
 	}
 	page, err := s.Store.EndpointList(r.Context(), store.EndpointListParams{
-		AccountID: account, Now: s.Clock.Now(), Search: search, Cursor: cursor, Limit: limit,
+		AccountID: account, Now: s.Clock.Now(), Search: search, Cursor: l.after, Limit: l.limit,
 	})
 	if err != nil {
 		return err
 	}
-	writePage(w, page, toWebhookView)
+	writePage(w, l, page, toWebhookView)
 	return nil
 }
 
@@ -233,22 +246,4 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, c caller) e
 	s.Wake([]string{id})
 	writeData(w, http.StatusAccepted, toDeliveryView(d))
 	return nil
-}
-
-// pageParams reads ?limit= (default 50, max 250) and ?cursor=.
-func pageParams(r *http.Request) (int, string, *apiError) {
-	q := r.URL.Query()
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 250 {
-			return 0, "", invalid("limit", "must be an integer from 1 to 250, got %q", v)
-		}
-		limit = n
-	}
-	cursor := q.Get("cursor")
-	if _, err := store.DecodeCursor(cursor); err != nil {
-		return 0, "", invalid("cursor", "is not a cursor this API issued")
-	}
-	return limit, cursor, nil
 }

@@ -21,13 +21,17 @@ type updateWebhookRequest struct {
 // updateWebhook changes the fields given; the secret is changed only by
 // rotation.
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, c caller) error {
-	var req updateWebhookRequest
-	if err := decode(w, r, 64<<10, webhookShape, &req); err != nil {
-		return err
-	}
 	account, aerr := s.accountFor(r, c, "")
 	if aerr != nil {
 		return aerr
+	}
+	current, err := s.ownEndpoint(r, account)
+	if err != nil {
+		return err
+	}
+	var req updateWebhookRequest
+	if err := decode(w, r, 64<<10, webhookShape, &req); err != nil {
+		return err
 	}
 	if req.URL == nil && req.Events == nil && req.Description == nil && req.StrictOrder == nil {
 		return invalid("body", "give at least one of url, events, description, strict_order")
@@ -40,13 +44,6 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, c caller)
 		}
 	}
 	if req.Events != nil {
-		current, err := s.Store.EndpointGet(r.Context(), store.EndpointGetParams{AccountID: account, ID: p.ID, Now: p.Now})
-		if errors.Is(err, webhook.ErrNotFound) {
-			return notFound("webhook")
-		}
-		if err != nil {
-			return err
-		}
 		events, aerr := s.validateSubscriptions(r.Context(), account, *req.Events, current.Events)
 		if aerr != nil {
 			return aerr
@@ -81,15 +78,18 @@ const maxGrace = 7 * 24 * time.Hour
 // period the old secret stops signing at once; with one, both sign (two
 // signatures per header, newest first) until it ends.
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, c caller) error {
+	account, aerr := s.accountFor(r, c, "")
+	if aerr != nil {
+		return aerr
+	}
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
 	var req rotateRequest
 	if hasBody(r) {
 		if err := decode(w, r, 4<<10, shape{"grace_period_seconds": nil}, &req); err != nil {
 			return err
 		}
-	}
-	account, aerr := s.accountFor(r, c, "")
-	if aerr != nil {
-		return aerr
 	}
 	var grace time.Duration
 	if req.GracePeriodSeconds != nil {
@@ -127,13 +127,16 @@ type recoverRequest struct {
 // recoverDeliveries re-sends every failed delivery of the endpoint created
 // in [since, until).
 func (s *Server) recoverDeliveries(w http.ResponseWriter, r *http.Request, c caller) error {
-	var req recoverRequest
-	if err := decode(w, r, 4<<10, shape{"since": nil, "until": nil}, &req); err != nil {
-		return err
-	}
 	account, aerr := s.accountFor(r, c, "")
 	if aerr != nil {
 		return aerr
+	}
+	if _, err := s.ownEndpoint(r, account); err != nil {
+		return err
+	}
+	var req recoverRequest
+	if err := decode(w, r, 4<<10, shape{"since": nil, "until": nil}, &req); err != nil {
+		return err
 	}
 	if req.Since == nil {
 		return invalid("since", "is required (RFC 3339)")

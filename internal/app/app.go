@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,12 +23,14 @@ import (
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/dispatch"
 	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/liveness"
 	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/store/sqlite"
+	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
 // Version is reported in the User-Agent of deliveries.
@@ -61,18 +64,47 @@ type App struct {
 	Intake     *intake.Intake
 	Dispatcher *dispatch.Dispatcher
 	API        *api.Server
-	listener   net.Listener
+	// Liveness registers this process: the Idempotency-Keys it holds in
+	// progress are freed at once when it is gone. Set with the API.
+	Liveness *liveness.Tracker
+	listener net.Listener
+}
+
+// StoreOptions say how a command may open the database.
+type StoreOptions struct {
+	// Create makes a missing SQLite database: serve and migrate do. Other
+	// commands fail naming the path, so that a typo, or running in another
+	// directory, never creates an empty database.
+	Create bool
+	// Created is told the absolute path of a database this call created.
+	Created func(path string)
 }
 
 // OpenStore opens (and migrates) the configured database. The commands
 // that only touch data (admin, migrate) use it alone.
-func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, o StoreOptions) (store.Store, error) {
 	if cfg.IsPostgres() {
 		return nil, errors.New("PostgreSQL storage is not part of this build yet; use a SQLite file for --database")
 	}
-	s, err := sqlite.Open(cfg.Database)
+	path, err := filepath.Abs(cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("--database %s: %w", cfg.Database, err)
+	}
+	var s *sqlite.Store
+	if o.Create {
+		s, err = sqlite.Open(path)
+	} else {
+		s, err = sqlite.OpenExisting(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist: check --database (or %s); "+
+				"\"hookrelay migrate\" or \"hookrelay serve\" creates it", path, config.EnvName("database"))
+		}
+	}
 	if err != nil {
 		return nil, err
+	}
+	if s.Created() && o.Created != nil {
+		o.Created(path)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -81,23 +113,68 @@ func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	return s, nil
 }
 
-// LoadKey returns the secret-encryption key: the configured one, or for
-// SQLite the key file beside the database, created on first run.
-func LoadKey(cfg *config.Config) (*secretbox.Box, error) {
+// openKey returns the secret-encryption key: the configured one, or for
+// SQLite the key file beside the database, created when the database holds
+// no secret yet. It refuses a key that cannot open the secrets the
+// database holds: serving with it would leave every endpoint undeliverable
+// while looking healthy.
+func openKey(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*secretbox.Box, error) {
+	database := cfg.Database
+	if !cfg.IsPostgres() {
+		database, _ = filepath.Abs(cfg.Database)
+	}
 	var key []byte
+	var source string
 	var err error
 	switch {
 	case cfg.EncryptionKey != "":
+		source = "the key given by --encryption-key (or " + config.EnvName("encryption-key") + ")"
 		key, err = secretbox.ParseKey(cfg.EncryptionKey)
 	case cfg.IsPostgres():
 		return nil, errors.New("--encryption-key is required with PostgreSQL: every node must share it")
 	default:
-		key, err = secretbox.LoadOrCreateKeyFile(keyPath(cfg.Database))
+		path := keyPath(database)
+		source = "the key file " + path
+		key, err = secretbox.ReadKeyFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			_, serr := st.SealedSecretSample(ctx)
+			switch {
+			case serr == nil:
+				return nil, fmt.Errorf("encryption key file %s is missing, but database %s holds signing secrets sealed with a key: "+
+					"restore the key file from your backup (or pass the key it held with --encryption-key); "+
+					"a new key could not open them", path, database)
+			case !errors.Is(serr, webhook.ErrNotFound):
+				return nil, fmt.Errorf("check the database for sealed secrets: %w", serr)
+			}
+			var created bool
+			key, created, err = secretbox.CreateKeyFile(path)
+			if created {
+				log.Warn("generated a new encryption key for signing secrets: back this file up with the database; "+
+					"without it the secrets cannot be opened", "key_file", path)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("encryption key: %w", err)
 	}
-	return secretbox.New(key)
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	sample, err := st.SealedSecretSample(ctx)
+	switch {
+	case errors.Is(err, webhook.ErrNotFound):
+		return box, nil // nothing sealed yet: any key will do
+	case err != nil:
+		return nil, fmt.Errorf("check the encryption key: %w", err)
+	}
+	if _, err := box.Open(sample.Ciphertext, []byte(sample.EndpointID)); err != nil {
+		return nil, fmt.Errorf("%s (fingerprint %s) cannot open the signing secrets in database %s: "+
+			"they were sealed with another key. Restore the key file from your backup, or pass the original key "+
+			"with --encryption-key; serving with this key would leave every endpoint undeliverable",
+			source, box.Fingerprint(), database)
+	}
+	return box, nil
 }
 
 func keyPath(database string) string {
@@ -118,12 +195,15 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if cfg.DevAllowLocalhost {
 		log.Warn("DEVELOPMENT MODE: --dev-allow-localhost lets endpoints use http:// and loopback addresses; never enable it in production")
 	}
-	box, err := LoadKey(cfg)
+	st, err := OpenStore(ctx, cfg, StoreOptions{Create: true, Created: func(path string) {
+		log.Info("created a new database", "path", path)
+	}})
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg)
+	box, err := openKey(ctx, cfg, st, log)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	if opt.ReadHeaderTimeout == 0 {
@@ -166,6 +246,16 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			Readiness: readiness})
 	}
 	if cfg.API {
+		a.Liveness = liveness.New(st, c, log, cfg.LeaseTTL)
+		if err := a.Liveness.Register(ctx); err != nil {
+			if !errors.Is(err, store.ErrUnavailable) {
+				st.Close()
+				return nil, fmt.Errorf("register this process: %w", err)
+			}
+			// Serve anyway: /readyz and every write say 503 with the
+			// reason, and the heartbeat registers once writes work again.
+			log.Error("the database does not take writes; serving 503 until it does", "err", err)
+		}
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		a.API = api.New(api.Deps{
 			Store:       st,
@@ -182,6 +272,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			RateBurst:   cfg.RateBurst,
 			QueueMax:    cfg.QueueMax,
 			Readiness:   readiness,
+			Owner:       a.Liveness,
+			BodyMemory:  int64(cfg.MaxBodyMemory),
 		})
 	}
 	return a, nil
@@ -224,6 +316,12 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Intake != nil {
 		wg.Go(func() { a.Intake.Run(intakeCtx) })
 	}
+	livenessCtx, stopLiveness := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLiveness()
+	var live sync.WaitGroup
+	if a.Liveness != nil {
+		live.Go(func() { a.Liveness.Run(livenessCtx) })
+	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatched := make(chan struct{})
@@ -252,8 +350,10 @@ func (a *App) Run(ctx context.Context) error {
 			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
 			WriteTimeout:      60 * time.Second,
 			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+			// The API refuses headers over 64 KiB itself, in its JSON
+			// envelope; the server's own refusal is plain text.
+			MaxHeaderBytes: http.DefaultMaxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
 		a.log.Info("hookrelay listening", "addr", a.Addr(), "database", a.cfg.Database, "version", Version)
 		go func() { serveErr <- srv.Serve(a.listener) }()
@@ -280,5 +380,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopIntake()
 	wg.Wait()
 	<-dispatched
+	stopLiveness() // last: requests in progress held keys until now
+	live.Wait()
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -52,7 +53,12 @@ type running struct {
 
 func start(t *testing.T, dev bool, opt app.Options, extra ...string) *running {
 	t.Helper()
-	dir := t.TempDir()
+	return startIn(t, t.TempDir(), dev, opt, extra...)
+}
+
+// startIn runs the service on dir/hookrelay.db.
+func startIn(t *testing.T, dir string, dev bool, opt app.Options, extra ...string) *running {
+	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	cfg := config.Register(fs)
 	args := []string{"--database", filepath.Join(dir, "hookrelay.db"), "--addr", "127.0.0.1:0"}
@@ -96,9 +102,12 @@ func TestDevModeWarnsAtEveryStart(t *testing.T) {
 	}
 }
 
-// TestNoSecretInTheDatabaseFile creates an endpoint and an API key through
-// the real service, then reads every byte of the database (and its WAL):
-// neither the signing secret, in any encoding, nor the API key is there.
+// TestNoSecretInTheDatabaseFile creates endpoints, rotates a secret,
+// creates an API key and a member through the real service, with and
+// without Idempotency-Key (whose answers are stored to be replayed), then
+// reads every byte of the database and its WAL, while running and after
+// closing: no signing secret in any encoding, no API key, no password and
+// no plain hash of a request body is there. The files are 0600.
 func TestNoSecretInTheDatabaseFile(t *testing.T) {
 	t.Parallel()
 	r := start(t, true, app.Options{})
@@ -111,67 +120,124 @@ func TestNoSecretInTheDatabaseFile(t *testing.T) {
 	if _, err := r.app.Store.EventTypeCreate(ctx, store.EventTypeCreateParams{Name: "x.y", Description: "d", Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	key, hash := auth.NewKey(false)
-	if _, err := r.app.Store.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", now), AccountID: acc.ID,
-		Name: "k", Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: auth.Scopes, Now: now}); err != nil {
-		t.Fatal(err)
+	newKey := func(account string) string {
+		key, hash := auth.NewKey(account == "")
+		if _, err := r.app.Store.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", now), AccountID: account,
+			Name: "k", Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: auth.Scopes, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		return key
 	}
-	body := `{"url":"http://127.0.0.1:9/hook","events":["x.y"]}`
-	req, _ := http.NewRequest("POST", r.base+"/v1/webhooks", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
+	key, operator := newKey(acc.ID), newKey("")
+	type answer struct {
 		Data struct {
-			Secret string `json:"secret"`
+			WebhookID string `json:"webhook_id"`
+			Secret    string `json:"secret"`
+			Key       string `json:"key"`
 		} `json:"data"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	secret := created.Data.Secret
-	if !strings.HasPrefix(secret, "whsec_") {
-		t.Fatalf("no secret in the create answer (status %d)", resp.StatusCode)
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.stop() // closed: the file and WAL hold everything written
-
-	needles := map[string][]byte{
-		"secret":                   []byte(secret),
-		"secret base64":            []byte(strings.TrimPrefix(secret, "whsec_")),
-		"secret bytes":             raw,
-		"secret bytes, first half": raw[:16],
-		"API key":                  []byte(key),
-		"API key body":             []byte(strings.TrimPrefix(key, "hrk_")),
-	}
-	files, _ := filepath.Glob(filepath.Join(r.dir, "hookrelay.db*"))
-	checked, sawURL := 0, false
-	for _, f := range files {
-		if strings.HasSuffix(f, ".key") {
-			continue // the encryption key file, 0600, beside the database
+	var bodies [][]byte // every request body sent with an Idempotency-Key
+	post := func(path, key, idem, body string) answer {
+		t.Helper()
+		req, _ := http.NewRequest("POST", r.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		if idem != "" {
+			req.Header.Set("Idempotency-Key", idem)
+			bodies = append(bodies, []byte(body))
 		}
-		b, err := os.ReadFile(f)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checked += len(b)
-		for name, n := range needles {
-			if bytes.Contains(b, n) {
-				t.Errorf("%s found in clear in %s", name, filepath.Base(f))
-			}
+		defer resp.Body.Close()
+		var a answer
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
 		}
-		sawURL = sawURL || bytes.Contains(b, []byte("127.0.0.1:9/hook"))
+		return a
 	}
-	// The endpoint's URL is stored in clear: finding it proves the search
-	// read the real data.
-	if !sawURL || checked < 4096 {
-		t.Fatalf("searched %d bytes without finding the endpoint's URL", checked)
+	const password = "correct horse battery staple"
+	created := post("/v1/webhooks", key, "", `{"url":"http://127.0.0.1:9/hook","events":["x.y"]}`)
+	idem := post("/v1/webhooks", key, "create-1", `{"url":"http://127.0.0.1:9/idem","events":["x.y"]}`)
+	if again := post("/v1/webhooks", key, "create-1", `{"url":"http://127.0.0.1:9/idem","events":["x.y"]}`); again.Data.Secret != idem.Data.Secret {
+		t.Fatalf("the replayed answer has secret %q, the first %q", again.Data.Secret, idem.Data.Secret)
 	}
+	rotated := post("/v1/webhooks/"+created.Data.WebhookID+"/rotate-secret", key, "rotate-1", `{"grace_period_seconds":60}`)
+	apiKey := post("/v1/accounts/"+acc.ID+"/api-keys", operator, "key-1", `{"name":"n","scopes":["webhooks:read"]}`)
+	post("/v1/accounts/"+acc.ID+"/members", operator, "member-1",
+		`{"email":"owner@example.com","role":"primary-owner","password":"`+password+`"}`)
+
+	needles := map[string][]byte{"password": []byte(password)}
+	for name, secret := range map[string]string{"secret": created.Data.Secret, "idempotent secret": idem.Data.Secret, "rotated secret": rotated.Data.Secret} {
+		if !strings.HasPrefix(secret, "whsec_") {
+			t.Fatalf("%s %q", name, secret)
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles[name] = []byte(secret)
+		needles[name+" base64"] = []byte(strings.TrimPrefix(secret, "whsec_"))
+		needles[name+" bytes"] = raw
+		needles[name+" bytes, first half"] = raw[:16]
+	}
+	for name, k := range map[string]string{"API key": key, "operator key": operator, "created API key": apiKey.Data.Key} {
+		if !strings.HasPrefix(k, "hr") {
+			t.Fatalf("%s %q", name, k)
+		}
+		needles[name] = []byte(k)
+		needles[name+" body"] = []byte(k[strings.IndexByte(k, '_')+1:])
+	}
+	for _, b := range bodies {
+		// An unkeyed fingerprint of a body with a password in it could
+		// be tested against guesses.
+		for _, path := range []string{"/v1/webhooks", "/v1/accounts/" + acc.ID + "/members"} {
+			h := sha256.New()
+			h.Write([]byte("POST\x00" + path + "\x00\x00"))
+			h.Write(b)
+			needles["sha256 of a request to "+path] = h.Sum(nil)
+		}
+	}
+
+	search := func(when string) {
+		files, _ := filepath.Glob(filepath.Join(r.dir, "hookrelay.db*"))
+		checked, sawURL := 0, false
+		for _, f := range files {
+			if strings.HasSuffix(f, ".key") {
+				continue // the encryption key file, 0600, beside the database
+			}
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s has mode %v, want 0600", when, filepath.Base(f), fi.Mode().Perm())
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked += len(b)
+			for name, n := range needles {
+				if bytes.Contains(b, n) {
+					t.Errorf("%s: %s found in clear in %s", when, name, filepath.Base(f))
+				}
+			}
+			sawURL = sawURL || bytes.Contains(b, []byte("127.0.0.1:9/idem"))
+		}
+		// The endpoint's URL is stored in clear: finding it proves the
+		// search read the real data.
+		if !sawURL || checked < 4096 {
+			t.Fatalf("%s: searched %d bytes of %v without finding the endpoint's URL", when, checked, files)
+		}
+	}
+	search("while serving")
+	if _, err := os.Stat(filepath.Join(r.dir, "hookrelay.db-wal")); err != nil {
+		t.Fatalf("no WAL while serving: %v", err)
+	}
+	r.stop() // closed: the file holds everything written
+	search("after closing")
 	fi, err := os.Stat(filepath.Join(r.dir, "hookrelay.db.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi, err)
@@ -218,5 +284,25 @@ func TestSlowClientsAreCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOversizedHeaderGetsTheEnvelope: the real server lets a 100 KB
+// header reach the API, which refuses it in its JSON envelope (the HTTP
+// server's own refusal is plain text).
+func TestOversizedHeaderGetsTheEnvelope(t *testing.T) {
+	t.Parallel()
+	r := start(t, false, app.Options{})
+	req, _ := http.NewRequest("GET", r.base+"/v1/webhooks", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(string(body), `"success":false`) {
+		t.Fatalf("%d %q %s, want 431 in the JSON envelope", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }

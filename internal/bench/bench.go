@@ -167,6 +167,9 @@ func (r *runner) bootstrap(ctx context.Context) error {
 	admin := Admin{Binary: r.binary, Database: r.database, Env: r.env}
 	n := r.cfg.eventTypes()
 	r.logf("bootstrapping: account, API key, %d event types", n)
+	if err := admin.Migrate(ctx); err != nil {
+		return err
+	}
 	account, err := admin.CreateAccount(ctx, fmt.Sprintf("bench %s", r.start.Format(time.RFC3339)))
 	if err != nil {
 		return err

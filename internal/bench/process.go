@@ -43,9 +43,15 @@ func (a Admin) run(ctx context.Context, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hookrelay %s: %w: %s", strings.Join(args[:3], " "), err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("hookrelay %s: %w: %s", strings.Join(args[:min(3, len(args))], " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(stdout.String()), nil
+}
+
+// Migrate creates the database (only serve and migrate create one).
+func (a Admin) Migrate(ctx context.Context) error {
+	_, err := a.run(ctx, "migrate")
+	return err
 }
 
 // CreateAccount returns the new account's id.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ type Config struct {
 	DisableAfter           time.Duration
 	QueueMax               int
 	QueueMaxAge            time.Duration
+	MaxBodyMemory          ByteSize
 
 	// Parsed from RetrySchedule by Load.
 	RetryDelays []time.Duration
@@ -86,6 +88,8 @@ func Register(fs *flag.FlagSet) *Config {
 	dur(&c.DisableAfter, "disable-after", 24*time.Hour, "time without a successful delivery before failures disable an endpoint")
 	fs.IntVar(&c.QueueMax, "queue-max", 10000, "queued deliveries kept per disabled endpoint; beyond it the oldest are dropped")
 	dur(&c.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "how long a queued delivery is kept before it is dropped")
+	c.MaxBodyMemory = 64 << 20
+	fs.Var(&c.MaxBodyMemory, "max-body-memory", "memory that request bodies in flight may use, across requests (e.g. 64MiB, 1GiB); past it requests get 503 with Retry-After")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 100, "API requests per second allowed to each account API key (0: unlimited; operator keys are not limited)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests an account key may send at once above --rate-limit (0: twice the rate)")
 	str(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof profiles on this address (off when empty; keep it on loopback)")
@@ -154,6 +158,8 @@ func (c *Config) validate() error {
 		return errors.New("--disable-after-failures must be ≥ 1 and --disable-after ≥ 0")
 	case c.QueueMax < 1 || c.QueueMaxAge < time.Minute:
 		return errors.New("--queue-max must be ≥ 1 and --queue-max-age ≥ 1m")
+	case c.MaxBodyMemory < 1<<20:
+		return fmt.Errorf("--max-body-memory %s: must be at least 1MiB (one event's payload is up to 256KiB)", c.MaxBodyMemory.String())
 	case c.RateLimit < 0 || c.RateBurst < 0:
 		return errors.New("--rate-limit and --rate-burst must be ≥ 0")
 	case !c.API && !c.Dispatcher:
@@ -184,4 +190,39 @@ func validHeaderPrefix(p string) bool {
 // IsPostgres reports whether the database setting selects PostgreSQL.
 func (c *Config) IsPostgres() bool {
 	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// ByteSize is a number of bytes written with an optional binary unit:
+// 65536, 64KiB, 64MiB, 1GiB.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (b *ByteSize) String() string {
+	for _, u := range byteUnits {
+		if *b != 0 && int64(*b)%u.n == 0 {
+			return strconv.FormatInt(int64(*b)/u.n, 10) + u.suffix
+		}
+	}
+	return "0"
+}
+
+// Set parses a size.
+func (b *ByteSize) Set(v string) error {
+	s, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size like 64MiB", v)
+	}
+	*b = ByteSize(n * mult)
+	return nil
 }

@@ -92,3 +92,24 @@ func TestUsageListsEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"65536", 65536, true}, {"64KiB", 64 << 10, true}, {"64MiB", 64 << 20, true}, {"2GiB", 2 << 30, true},
+		{" 8 MiB ", 8 << 20, true}, {"64MB", 0, false}, {"-1", 0, false}, {"x", 0, false}, {"99999999999GiB", 0, false},
+	} {
+		var b ByteSize
+		err := b.Set(c.in)
+		if (err == nil) != c.ok || (c.ok && int64(b) != c.want) {
+			t.Errorf("Set(%q) = %d, %v; want %d ok=%v", c.in, b, err, c.want, c.ok)
+		}
+	}
+	if b := ByteSize(64 << 20); b.String() != "64MiB" {
+		t.Errorf("String() = %q", b.String())
+	}
+}

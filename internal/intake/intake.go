@@ -160,6 +160,15 @@ func (in *Intake) commit(ctx context.Context, batch []*request) {
 	}
 	results, err := in.store.EventsPublish(ctx, store.EventsPublishParams{Events: events, Now: in.now(), QueueMax: in.cfg.QueueMax})
 	in.metrics.PublishCommit.Observe(time.Since(start).Seconds())
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		// The storage failed, not a request: retrying them one by one
+		// would only fail again.
+		for _, r := range batch {
+			r.err = fmt.Errorf("commit events: %w", err)
+			close(r.done)
+		}
+		return
+	}
 	if err != nil && len(batch) > 1 {
 		// One bad request must not fail its neighbours: retry them alone.
 		in.log.Warn("group commit failed; retrying requests one by one", "requests", len(batch), "err", err)

@@ -1,15 +1,20 @@
 // Package secretbox encrypts endpoint signing secrets at rest with
-// XChaCha20-Poly1305. Its 24-byte nonces are safe to draw at random for
+// XChaCha20-Poly1305, and, under keys derived from the same one, what else
+// must not be readable or forgeable from the database: stored idempotent
+// responses and list cursors. Its 24-byte nonces are safe to draw at random for
 // every seal, so no nonce counter has to be kept consistent across nodes.
 package secretbox
 
 import (
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -52,46 +57,79 @@ func NewKey() string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-// LoadOrCreateKeyFile reads the key in path, creating the file (mode 0600)
-// with a new key if it does not exist. SQLite deployments use this so that
-// the first `hookrelay serve` needs no setup.
-func LoadOrCreateKeyFile(path string) ([]byte, error) {
+// ReadKeyFile reads the key in path. A missing file is an error matching
+// fs.ErrNotExist.
+func ReadKeyFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
-	if err == nil {
-		k, err := ParseKey(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("key file %s: %w", path, err)
-		}
-		return k, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create key file: %w", err)
+	k, err := ParseKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
+	return k, nil
+}
+
+// CreateKeyFile writes a new key into path (mode 0600) and returns it.
+// The directory must exist. If another process created the file first,
+// its key is returned and created is false.
+func CreateKeyFile(path string) (key []byte, created bool, err error) {
 	// O_EXCL: if two processes start at once, one creates and the other
-	// fails here and retries the read instead of overwriting the key.
+	// reads instead of overwriting the key.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return LoadOrCreateKeyFile(path)
+		k, err := ReadKeyFile(path)
+		return k, false, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create key file: %w", err)
+		return nil, false, fmt.Errorf("create key file: %w", err)
 	}
-	key := NewKey()
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	enc := NewKey()
+	if _, err := f.WriteString(enc + "\n"); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write key file: %w", err)
+		return nil, false, fmt.Errorf("write key file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write key file: %w", err)
+		return nil, false, fmt.Errorf("write key file: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write key file: %w", err)
+		return nil, false, fmt.Errorf("write key file: %w", err)
 	}
-	return ParseKey(key)
+	k, err := ParseKey(enc)
+	return k, true, err
+}
+
+// Fingerprint names the key without revealing it, so that an operator
+// can tell which key a process uses and match it to a backup.
+func (b *Box) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte("hookrelay key fingerprint\x00"))
+	h.Write(b.key)
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// Derive returns a Box under a key derived from this one for one purpose
+// (HKDF-SHA256), so that what it seals or authenticates for that purpose
+// can never be mistaken for a signing secret, and one configured key
+// serves them all.
+func (b *Box) Derive(purpose string) *Box {
+	k, err := hkdf.Key(sha256.New, b.key, nil, "hookrelay "+purpose, KeySize)
+	if err != nil {
+		panic(fmt.Sprintf("secretbox: derive %q: %v", purpose, err)) // only for lengths HKDF cannot give
+	}
+	return &Box{key: k}
+}
+
+// MAC authenticates data with HMAC-SHA256 under the key: a fingerprint
+// that nobody without the key can compute, or test guesses against.
+func (b *Box) MAC(data ...[]byte) []byte {
+	m := hmac.New(sha256.New, b.key)
+	for _, d := range data {
+		m.Write(d)
+	}
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext bound to aad (the owning row's id, so a

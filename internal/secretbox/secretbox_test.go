@@ -2,6 +2,8 @@ package secretbox
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,12 +69,16 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateKeyFile(t *testing.T) {
+func TestKeyFile(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sub", "hookrelay.key")
-	k1, err := LoadOrCreateKeyFile(path)
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hookrelay.key")
+	if _, err := ReadKeyFile(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading a missing key file: %v, want fs.ErrNotExist", err)
+	}
+	k1, created, err := CreateKeyFile(path)
+	if err != nil || !created {
+		t.Fatalf("create: %v created=%v", err, created)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -81,14 +87,50 @@ func TestLoadOrCreateKeyFile(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode = %v, want 0600", fi.Mode().Perm())
 	}
-	k2, err := LoadOrCreateKeyFile(path)
+	k2, err := ReadKeyFile(path)
 	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatalf("second load gave another key (%v)", err)
+		t.Fatalf("read gave another key (%v)", err)
+	}
+	// A second process creating at the same moment gets the first key.
+	k3, created, err := CreateKeyFile(path)
+	if err != nil || created || !bytes.Equal(k1, k3) {
+		t.Fatalf("second create: created=%v %v", created, err)
+	}
+	// No directory is made for it: a typo must not grow a tree.
+	if _, _, err := CreateKeyFile(filepath.Join(dir, "missing", "k")); err == nil {
+		t.Fatal("created a key file in a directory that does not exist")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a directory was created: %v", err)
 	}
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadOrCreateKeyFile(path); err == nil {
+	if _, err := ReadKeyFile(path); err == nil {
 		t.Fatal("a corrupt key file was accepted")
+	}
+}
+
+func TestDeriveAndMAC(t *testing.T) {
+	t.Parallel()
+	key, _ := ParseKey(NewKey())
+	box, _ := New(key)
+	a, b := box.Derive("a"), box.Derive("b")
+	ct := a.Seal([]byte("x"), nil)
+	if _, err := box.Open(ct, nil); err == nil {
+		t.Fatal("a derived key's seal opened under the parent key")
+	}
+	if _, err := b.Open(ct, nil); err == nil {
+		t.Fatal("a derived key's seal opened under another purpose")
+	}
+	if pt, err := box.Derive("a").Open(ct, nil); err != nil || string(pt) != "x" {
+		t.Fatalf("derivation is not stable: %q %v", pt, err)
+	}
+	if bytes.Equal(a.MAC([]byte("m")), b.MAC([]byte("m"))) || !bytes.Equal(a.MAC([]byte("m")), a.MAC([]byte("m"))) {
+		t.Fatal("MAC is not keyed, or not deterministic")
+	}
+	other, _ := New(bytes.Repeat([]byte{1}, KeySize))
+	if box.Fingerprint() == other.Fingerprint() || len(box.Fingerprint()) != 12 {
+		t.Fatalf("fingerprints %q %q", box.Fingerprint(), other.Fingerprint())
 	}
 }

@@ -160,7 +160,7 @@ func (g *Guard) dialContext(ctx context.Context, network, address string) (net.C
 		// they are never sent to DNS, where someone else answers.
 		addrs = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
 	case hostName:
-		addrs, err = g.resolver.LookupNetIP(ctx, lookupNetwork, h.name+".")
+		addrs, err = g.lookup(ctx, lookupNetwork, h.name+".")
 		if err != nil {
 			return nil, opErr(nil, err)
 		}

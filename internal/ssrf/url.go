@@ -111,7 +111,7 @@ func (g *Guard) checkURL(ctx context.Context, raw string) *Error {
 	if !strings.Contains(h.name, ".") {
 		return refusal("url host %q must be a fully qualified domain name", shorten(h.name))
 	}
-	addrs, err := g.resolver.LookupNetIP(ctx, "ip", h.name+".")
+	addrs, err := g.lookup(ctx, "ip", h.name+".")
 	if err != nil {
 		return &Error{Reason: "url host " + h.name + " could not be resolved", Err: err}
 	}

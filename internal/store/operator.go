@@ -29,6 +29,8 @@ type OperatorStore interface {
 	// with an empty AccountID, the operator keys.
 	APIKeyList(ctx context.Context, p APIKeyListParams) (Page[webhook.APIKey], error)
 
+	// MemberGet returns one member of one account.
+	MemberGet(ctx context.Context, p MemberGetParams) (webhook.Member, error)
 	// MemberList lists an account's members in the order they were added.
 	MemberList(ctx context.Context, p MemberListParams) (Page[webhook.Member], error)
 	// MemberUpdate changes a member's email, role or password. Making a
@@ -94,6 +96,11 @@ type APIKeyListParams struct {
 	AccountID string
 	Cursor    string
 	Limit     int
+}
+
+type MemberGetParams struct {
+	AccountID string
+	ID        string
 }
 
 type MemberListParams struct {

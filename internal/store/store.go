@@ -49,6 +49,10 @@ type Store interface {
 	EndpointCreate(ctx context.Context, p EndpointCreateParams) (webhook.Endpoint, error)
 	EndpointGet(ctx context.Context, p EndpointGetParams) (webhook.Endpoint, error)
 	EndpointList(ctx context.Context, p EndpointListParams) (Page[webhook.Endpoint], error)
+	// SealedSecretSample returns one signing secret as stored (sealed), so
+	// that a process can check at start that its encryption key opens the
+	// secrets the database holds. webhook.ErrNotFound when there is none.
+	SealedSecretSample(ctx context.Context) (SealedSecret, error)
 	// EndpointDelete removes the endpoint from view and drops its pending
 	// and queued deliveries; its log stays until retention prunes it.
 	EndpointDelete(ctx context.Context, p EndpointDeleteParams) error
@@ -129,14 +133,38 @@ type Store interface {
 	// EventList lists an account's events oldest first: the polling API.
 	EventList(ctx context.Context, p EventListParams) (Page[webhook.Event], error)
 
-	// IdempotencyBegin claims an idempotency key. It returns the stored
-	// response of a completed request with that key, or starts a new one;
-	// webhook.ErrConflict while another request holds the key.
+	// IdempotencyBegin claims an idempotency key for Owner. It returns the
+	// stored response of a completed request with that key, or starts a
+	// new one; webhook.ErrConflict while a live process holds the key (its
+	// process row exists with a heartbeat since AliveSince). A key held by
+	// a process that is gone is taken over, whatever its request was.
 	IdempotencyBegin(ctx context.Context, p IdempotencyBeginParams) (*IdempotentResponse, error)
-	// IdempotencyComplete stores the response of a request begun with a key.
+	// IdempotencyComplete stores the response of a request begun with a
+	// key, if Owner still holds it.
 	IdempotencyComplete(ctx context.Context, p IdempotencyCompleteParams) error
-	// IdempotencyAbort forgets a key whose request failed, so it can be retried.
-	IdempotencyAbort(ctx context.Context, p IdempotencyKey) error
+	// IdempotencyAbort forgets a key Owner holds whose request did not
+	// complete, so it can be retried.
+	IdempotencyAbort(ctx context.Context, p IdempotencyAbortParams) error
+
+	// ProcessHeartbeat registers a process, or refreshes its heartbeat.
+	ProcessHeartbeat(ctx context.Context, p Process) error
+	// ProcessList lists the registered processes.
+	ProcessList(ctx context.Context) ([]Process, error)
+	// ProcessRemove unregisters a process and frees what it held: the
+	// idempotency keys it left in progress.
+	ProcessRemove(ctx context.Context, id string) error
+}
+
+// Process is a hookrelay process using the database.
+type Process struct {
+	ID string
+	// Host says where PID means something: two processes with the same
+	// non-empty Host see the same pids. Empty when unknown.
+	Host        string
+	PID         int
+	PIDStart    int64 // the pid's start time, to tell a reused pid
+	StartedAt   time.Time
+	HeartbeatAt time.Time
 }
 
 // Page is one page of a list.
@@ -193,6 +221,13 @@ type EndpointCreateParams struct {
 	StrictOrder bool
 	Secret      webhook.EndpointSecret
 	Now         time.Time
+}
+
+// SealedSecret is a signing secret as stored: sealed with the encryption
+// key, bound to its endpoint's id.
+type SealedSecret struct {
+	EndpointID string
+	Ciphertext []byte
 }
 
 type EndpointGetParams struct {
@@ -362,10 +397,13 @@ type IdempotencyKey struct {
 
 type IdempotencyBeginParams struct {
 	IdempotencyKey
-	Fingerprint []byte // hash of the request: method, path, query and body
+	Owner       string // the process beginning the request
+	Fingerprint []byte // keyed hash of the request: method, path, query and body
 	Now         time.Time
-	// StaleAfter lets a request take over a key whose first request never
-	// completed (its process died) after this long.
+	// AliveSince: a holder whose heartbeat is older is gone.
+	AliveSince time.Time
+	// StaleAfter lets a request take over a key begun with no owner
+	// recorded (by an older version) after this long.
 	StaleAfter time.Duration
 }
 
@@ -379,9 +417,15 @@ type IdempotentResponse struct {
 
 type IdempotencyCompleteParams struct {
 	IdempotencyKey
+	Owner  string
 	Status int
-	Body   []byte
+	Body   []byte // stored as given: the API seals it
 	Now    time.Time
+}
+
+type IdempotencyAbortParams struct {
+	IdempotencyKey
+	Owner string
 }
 
 type DeliveriesDueParams struct {

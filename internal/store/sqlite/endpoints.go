@@ -152,3 +152,15 @@ func subscribe(ctx context.Context, tx *wtx, accountID string, endpointSeq int64
 	}
 	return bumpSubscriptions(ctx, tx)
 }
+
+// SealedSecretSample returns the newest signing secret as stored.
+func (s *Store) SealedSecretSample(ctx context.Context) (store.SealedSecret, error) {
+	var out store.SealedSecret
+	err := s.rd.QueryRowContext(ctx,
+		`SELECT e.id, x.ciphertext FROM endpoint_secrets x JOIN endpoints e ON e.seq = x.endpoint_seq ORDER BY x.seq DESC LIMIT 1`).
+		Scan(&out.EndpointID, &out.Ciphertext)
+	if err != nil {
+		return out, fmt.Errorf("sample a sealed secret: %w", mapErr(err))
+	}
+	return out, nil
+}

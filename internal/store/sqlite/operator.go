@@ -125,6 +125,16 @@ func scanMember(row scanner) (int64, webhook.Member, error) {
 	return seq, m, nil
 }
 
+// MemberGet returns one member of one account.
+func (s *Store) MemberGet(ctx context.Context, p store.MemberGetParams) (webhook.Member, error) {
+	_, m, err := scanMember(s.rd.QueryRowContext(ctx,
+		`SELECT `+memberColumns+` FROM members WHERE account_id = ? AND id = ?`, p.AccountID, p.ID))
+	if err != nil {
+		return m, fmt.Errorf("get member: %w", err)
+	}
+	return m, nil
+}
+
 // MemberList lists an account's members oldest first.
 func (s *Store) MemberList(ctx context.Context, p store.MemberListParams) (store.Page[webhook.Member], error) {
 	var page store.Page[webhook.Member]

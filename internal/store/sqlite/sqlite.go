@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -45,16 +47,65 @@ type Store struct {
 	durable bool       // the writer's current synchronous mode is FULL
 
 	subs subscriptionCache
+
+	path    string
+	created bool
+	health  store.WriteHealth // the last write's outcome, for Ready
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path. It does not
-// migrate; call Migrate.
-func Open(path string) (*Store, error) {
+// Open opens the database file at path, creating it when it does not exist
+// (mode 0600: it holds every tenant's data; SQLite gives its WAL and
+// shared-memory files the same mode). The directory must exist: a typo in
+// a path must not grow a tree of directories. It does not migrate; call
+// Migrate. Created reports whether this call made the file.
+func Open(path string) (*Store, error) { return open(path, true) }
+
+// OpenExisting opens a database that already exists. A missing file is an
+// error matching fs.ErrNotExist, and nothing is created.
+func OpenExisting(path string) (*Store, error) { return open(path, false) }
+
+func open(path string, create bool) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty path")
 	}
+	created := false
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			created = true
+			if err := f.Close(); err != nil {
+				return nil, fmt.Errorf("create database %s: %w", path, err)
+			}
+		case errors.Is(err, fs.ErrExist):
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("create database %s: directory %s does not exist", path, filepath.Dir(path))
+		default:
+			return nil, fmt.Errorf("create database: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist: %w", path, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s, err := openFile(path)
+	if err != nil {
+		if created {
+			_ = os.Remove(path)
+		}
+		return nil, err
+	}
+	s.created, s.path = created, path
+	return s, nil
+}
+
+// uriPath escapes what a file: URI would read as its query or fragment.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+func openFile(path string) (*Store, error) {
 	common := []string{
 		"busy_timeout(10000)",
 		"journal_mode(WAL)",
@@ -69,7 +120,9 @@ func Open(path string) (*Store, error) {
 		if txlock != "" {
 			q.Set("_txlock", txlock)
 		}
-		return "file:" + path + "?" + q.Encode()
+		// mode=rw: SQLite never creates the file; open made it, 0600.
+		q.Set("mode", "rw")
+		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 	}
 	w, err := sql.Open("sqlite", dsn([]string{"cache_size(-32000)"}, "immediate"))
 	if err != nil {
@@ -79,10 +132,10 @@ func Open(path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	// Create the file and switch it to WAL before readers open it.
+	// Switch the file to WAL before readers open it.
 	if err := w.Ping(); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		return nil, fmt.Errorf("open sqlite %s: %w", path, classify(err))
 	}
 	r, err := sql.Open("sqlite", dsn([]string{"cache_size(-16000)", "query_only(1)"}, ""))
 	if err != nil {
@@ -96,6 +149,9 @@ func Open(path string) (*Store, error) {
 	wc := newStmtCache(w)
 	return &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true}, nil
 }
+
+// Created reports whether Open created the database file.
+func (s *Store) Created() bool { return s.created }
 
 // Close closes both pools.
 func (s *Store) Close() error {
@@ -126,7 +182,7 @@ func (s *Store) MigrationsApply(ctx context.Context) ([]string, error) {
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", classify(err))
 	}
 	applied := make([]string, 0, len(results))
 	for _, r := range results {
@@ -135,10 +191,28 @@ func (s *Store) MigrationsApply(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-// Ready checks that the database answers and has no pending migration.
+// Ready checks that the database answers, takes writes and has no pending
+// migration.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
+		return fmt.Errorf("database unreachable: %w", classify(err))
+	}
+	// A full disk is judged by its free space: a small write may still
+	// fit in room a failed one left in the WAL, and successful writes
+	// that change nothing say nothing about room.
+	if free, ok := freeBytes(filepath.Dir(s.path)); ok && free < minFreeBytes {
+		return fmt.Errorf("database does not take writes: the disk holding the database is full (%d bytes free)", free)
+	}
+	if ue := s.health.Err(); ue != nil {
+		// The last write failed for want of storage. A probe write now
+		// lets readiness come back by itself once the storage is fixed,
+		// even when no request writes in the meantime.
+		if err := s.probe(ctx); err != nil {
+			if ue := s.health.Err(); ue != nil {
+				return fmt.Errorf("database does not take writes: %s", ue.Reason)
+			}
+			return fmt.Errorf("database does not take writes: %w", err)
+		}
 	}
 	p, err := s.provider()
 	if err != nil {
@@ -146,12 +220,26 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	pending, err := p.HasPending(ctx)
 	if err != nil {
-		return fmt.Errorf("check migrations: %w", err)
+		return fmt.Errorf("check migrations: %w", classify(err))
 	}
 	if pending {
 		return errors.New("database schema is not current: run hookrelay migrate")
 	}
 	return nil
+}
+
+// minFreeBytes is the free space below which the database is not ready:
+// SQLite needs room to grow its WAL and checkpoint it.
+const minFreeBytes = 1 << 20
+
+// probe writes a page without changing anything: SQLite rewrites a row
+// even when an UPDATE sets it to its own value, so the commit needs the
+// same room and permissions as any other.
+func (s *Store) probe(ctx context.Context) error {
+	return s.txLazy(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value WHERE name = 'subscriptions'`)
+		return err
+	})
 }
 
 // tx runs fn in a durable write transaction (BEGIN IMMEDIATE on the one
@@ -181,6 +269,22 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 func (s *Store) write(ctx context.Context, durable bool, fn func(*wtx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	err := classify(s.writeLocked(ctx, durable, fn))
+	s.health.Observe(err)
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) && ue.Reopen {
+		// The writer's connection may have been opened read-only (SQLite
+		// falls back to that when the file cannot be opened for writing)
+		// or lost its file: drop it, so that the next write opens the
+		// file afresh and succeeds once the storage is back.
+		s.w.SetMaxIdleConns(0)
+		s.w.SetMaxIdleConns(1)
+		s.durable = true // a new connection starts with synchronous(FULL)
+	}
+	return err
+}
+
+func (s *Store) writeLocked(ctx context.Context, durable bool, fn func(*wtx) error) error {
 	if durable != s.durable {
 		mode := "NORMAL"
 		if durable {
@@ -248,7 +352,37 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %s", webhook.ErrConflict, se.Error())
 		}
 	}
-	return err
+	return classify(err)
+}
+
+// classify wraps the SQLite errors that mean the storage, not the
+// request, failed in a store.UnavailableError, by result code: the
+// primary code is the low byte of an extended one (SQLITE_IOERR_WRITE is
+// SQLITE_IOERR | 3<<8).
+func classify(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	ue := &store.UnavailableError{Err: err, Reopen: true}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		ue.Reason, ue.Reopen = "the disk holding the database is full", false
+	case sqlite3.SQLITE_READONLY:
+		ue.Reason = "the database is read-only"
+	case sqlite3.SQLITE_IOERR:
+		ue.Reason = "the database file cannot be read or written (I/O error)"
+	case sqlite3.SQLITE_CANTOPEN:
+		ue.Reason = "the database file cannot be opened"
+	case sqlite3.SQLITE_BUSY:
+		ue.Reason, ue.Reopen = "the database is locked by another process", false
+	default:
+		return err
+	}
+	return ue
 }
 
 // likeEscape escapes LIKE wildcards so a search matches literally.

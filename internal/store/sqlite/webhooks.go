@@ -196,27 +196,42 @@ func (s *Store) IdempotencyBegin(ctx context.Context, p store.IdempotencyBeginPa
 	err := s.tx(ctx, func(tx *wtx) error {
 		var fp, body []byte
 		var status sql.NullInt64
+		var owner sql.NullString
 		var created int64
-		err := tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE scope = ? AND key = ?`,
-			p.Scope, p.Key).Scan(&fp, &status, &body, &created)
+		var ownerAlive bool
+		err := tx.QueryRowContext(ctx,
+			`SELECT fingerprint, status, body, created_at, owner,
+			        k.owner IS ? OR EXISTS (SELECT 1 FROM processes WHERE id = k.owner AND heartbeat_at >= ?)
+			 FROM idempotency_keys k WHERE scope = ? AND key = ?`,
+			nullString(p.Owner), ms(p.AliveSince), p.Scope, p.Key).Scan(&fp, &status, &body, &created, &owner, &ownerAlive)
+		// A process always holds its own keys, even before its row is
+		// written (its registration may wait for the storage to recover).
+		held := func() bool { // by a request still running
+			if owner.Valid {
+				return ownerAlive
+			}
+			return now-created < p.StaleAfter.Milliseconds()
+		}
 		switch {
 		case err == sql.ErrNoRows:
 		case err != nil:
 			return err
+		case !status.Valid && !held():
+			// Begun by a process that is gone: free, whatever its request.
 		case string(fp) != string(p.Fingerprint):
 			out = &store.IdempotentResponse{Mismatch: true}
 			return nil
 		case status.Valid:
 			out = &store.IdempotentResponse{Status: int(status.Int64), Body: body}
 			return nil
-		case now-created < p.StaleAfter.Milliseconds():
+		default:
 			return fmt.Errorf("%w: a request with this Idempotency-Key is in progress", webhook.ErrConflict)
 		}
-		// New, or abandoned by a request that never completed: ours now.
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, created_at = excluded.created_at, status = NULL, body = NULL`,
-			p.Scope, p.Key, p.Fingerprint, now)
+			`INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, owner) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, created_at = excluded.created_at,
+			   owner = excluded.owner, status = NULL, body = NULL`,
+			p.Scope, p.Key, p.Fingerprint, now, nullString(p.Owner))
 		return err
 	})
 	if err != nil {
@@ -227,8 +242,9 @@ func (s *Store) IdempotencyBegin(ctx context.Context, p store.IdempotencyBeginPa
 
 // IdempotencyComplete stores the response for replays.
 func (s *Store) IdempotencyComplete(ctx context.Context, p store.IdempotencyCompleteParams) error {
-	_, err := s.exec(ctx, `UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?`,
-		p.Status, p.Body, p.Scope, p.Key)
+	_, err := s.exec(ctx, `UPDATE idempotency_keys SET status = ?, body = ?, owner = NULL
+		WHERE scope = ? AND key = ? AND status IS NULL AND owner IS ?`,
+		p.Status, p.Body, p.Scope, p.Key, nullString(p.Owner))
 	if err != nil {
 		return fmt.Errorf("idempotency key: %w", err)
 	}
@@ -236,10 +252,64 @@ func (s *Store) IdempotencyComplete(ctx context.Context, p store.IdempotencyComp
 }
 
 // IdempotencyAbort releases a key.
-func (s *Store) IdempotencyAbort(ctx context.Context, p store.IdempotencyKey) error {
-	_, err := s.exec(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL`, p.Scope, p.Key)
+func (s *Store) IdempotencyAbort(ctx context.Context, p store.IdempotencyAbortParams) error {
+	_, err := s.exec(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL AND owner IS ?`,
+		p.Scope, p.Key, nullString(p.Owner))
 	if err != nil {
 		return fmt.Errorf("idempotency key: %w", err)
 	}
 	return nil
 }
+
+// ProcessHeartbeat registers a process or refreshes its heartbeat.
+func (s *Store) ProcessHeartbeat(ctx context.Context, p store.Process) error {
+	_, err := s.exec(ctx,
+		`INSERT INTO processes (id, host, pid, pid_start, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+		p.ID, p.Host, p.PID, p.PIDStart, ms(p.StartedAt), ms(p.HeartbeatAt))
+	if err != nil {
+		return fmt.Errorf("process heartbeat: %w", err)
+	}
+	return nil
+}
+
+// ProcessList lists the registered processes.
+func (s *Store) ProcessList(ctx context.Context) ([]store.Process, error) {
+	rows, err := s.rd.QueryContext(ctx, `SELECT id, host, pid, pid_start, started_at, heartbeat_at FROM processes ORDER BY started_at`)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Process
+	for rows.Next() {
+		var p store.Process
+		var started, beat int64
+		if err := rows.Scan(&p.ID, &p.Host, &p.PID, &p.PIDStart, &started, &beat); err != nil {
+			return nil, fmt.Errorf("list processes: %w", err)
+		}
+		p.StartedAt, p.HeartbeatAt = fromMS(started), fromMS(beat)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list processes: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// ProcessRemove unregisters a process and frees its keys in progress.
+func (s *Store) ProcessRemove(ctx context.Context, id string) error {
+	err := s.tx(ctx, func(tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE owner = ? AND status IS NULL`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM processes WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove process: %w", err)
+	}
+	return nil
+}
+
+// nullString stores "" as NULL.
+func nullString(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }

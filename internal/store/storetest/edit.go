@@ -164,21 +164,26 @@ func testEventList(t *testing.T, open Opener) {
 func testIdempotency(t *testing.T, open Opener) {
 	b := setup(t, open)
 	k := store.IdempotencyKey{Scope: "key_1", Key: "k"}
+	must(t, b.s.ProcessHeartbeat(b.ctx, store.Process{ID: "p1", PID: 1, StartedAt: t0, HeartbeatAt: t0}))
+	alive := t0.Add(-time.Minute) // p1's heartbeat (t0) is after it: p1 is alive
 	begin := func(fp string, at time.Time) (*store.IdempotentResponse, error) {
-		return b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k, Fingerprint: []byte(fp), Now: at, StaleAfter: time.Minute})
+		return b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k, Owner: "p1", Fingerprint: []byte(fp),
+			Now: at, AliveSince: alive, StaleAfter: time.Minute})
 	}
 	r, err := begin("a", t0)
 	must(t, err)
 	if r != nil {
 		t.Fatalf("a new key came back with %+v", r)
 	}
-	if _, err := begin("a", t0.Add(time.Second)); !errors.Is(err, webhook.ErrConflict) {
-		t.Fatalf("a key in use: err = %v, want ErrConflict", err)
+	if _, err := begin("a", t0.Add(time.Hour)); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("a key held by a live process: err = %v, want ErrConflict however long it runs", err)
 	}
 	if r, err := begin("b", t0.Add(time.Second)); err != nil || r == nil || !r.Mismatch {
 		t.Fatalf("another request with the key: %+v %v", r, err)
 	}
-	must(t, b.s.IdempotencyComplete(b.ctx, store.IdempotencyCompleteParams{IdempotencyKey: k, Status: 202, Body: []byte(`{"x":1}`), Now: t0}))
+	// Only the holder completes it.
+	must(t, b.s.IdempotencyComplete(b.ctx, store.IdempotencyCompleteParams{IdempotencyKey: k, Owner: "p2", Status: 500, Body: []byte(`{}`), Now: t0}))
+	must(t, b.s.IdempotencyComplete(b.ctx, store.IdempotencyCompleteParams{IdempotencyKey: k, Owner: "p1", Status: 202, Body: []byte(`{"x":1}`), Now: t0}))
 	r, err = begin("a", t0.Add(time.Hour))
 	must(t, err)
 	if r == nil || r.Status != 202 || !bytes.Equal(r.Body, []byte(`{"x":1}`)) {
@@ -186,18 +191,69 @@ func testIdempotency(t *testing.T, open Opener) {
 	}
 	// Scoped: another API key may use the same key.
 	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: store.IdempotencyKey{Scope: "key_2", Key: "k"},
-		Fingerprint: []byte("z"), Now: t0, StaleAfter: time.Minute}); err != nil || r != nil {
+		Owner: "p1", Fingerprint: []byte("z"), Now: t0, AliveSince: alive}); err != nil || r != nil {
 		t.Fatalf("another scope: %+v %v", r, err)
 	}
-	// Abandoned (never completed) keys are taken over once stale; aborted ones at once.
+
+	// A key whose holder is gone is free at once, for any request: its row
+	// removed, or its heartbeat older than AliveSince.
 	k2 := store.IdempotencyKey{Scope: "key_1", Key: "k2"}
-	_, err = b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k2, Fingerprint: []byte("a"), Now: t0, StaleAfter: time.Minute})
-	must(t, err)
-	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k2, Fingerprint: []byte("a"), Now: t0.Add(2 * time.Minute), StaleAfter: time.Minute}); err != nil || r != nil {
-		t.Fatalf("a stale key was not taken over: %+v %v", r, err)
+	begin2 := func(owner, fp string, aliveSince time.Time) (*store.IdempotentResponse, error) {
+		return b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k2, Owner: owner, Fingerprint: []byte(fp),
+			Now: t0, AliveSince: aliveSince, StaleAfter: time.Minute})
 	}
-	must(t, b.s.IdempotencyAbort(b.ctx, k2))
-	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k2, Fingerprint: []byte("c"), Now: t0.Add(2 * time.Minute), StaleAfter: time.Minute}); err != nil || r != nil {
+	_, err = begin2("p1", "a", alive)
+	must(t, err)
+	must(t, b.s.ProcessHeartbeat(b.ctx, store.Process{ID: "p2", PID: 2, StartedAt: t0, HeartbeatAt: t0.Add(time.Second)}))
+	if r, err := begin2("p2", "other", t0.Add(time.Second)); err != nil || r != nil {
+		t.Fatalf("a key held by a process whose heartbeat stopped was not taken over: %+v %v", r, err)
+	}
+	if _, err := begin2("p1", "other", alive); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("p2 holds the key now: %v", err)
+	}
+	must(t, b.s.ProcessRemove(b.ctx, "p2"))
+	must(t, b.s.ProcessHeartbeat(b.ctx, store.Process{ID: "p3", PID: 3, StartedAt: t0, HeartbeatAt: t0}))
+	k3 := store.IdempotencyKey{Scope: "key_1", Key: "k3"}
+	_, err = b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k3, Owner: "p3", Fingerprint: []byte("a"), Now: t0, AliveSince: alive})
+	must(t, err)
+	must(t, b.s.ProcessRemove(b.ctx, "p3"))
+	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k3, Owner: "p1", Fingerprint: []byte("a"), Now: t0, AliveSince: alive}); err != nil || r != nil {
+		t.Fatalf("a key of a removed process is still held: %+v %v", r, err)
+	}
+	// A process holds its own keys, registered or not yet.
+	k5 := store.IdempotencyKey{Scope: "key_1", Key: "k5"}
+	_, err = b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k5, Owner: "p9", Fingerprint: []byte("a"), Now: t0, AliveSince: alive})
+	must(t, err)
+	if _, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k5, Owner: "p9", Fingerprint: []byte("a"), Now: t0, AliveSince: alive}); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("an unregistered process's own key in progress: %v, want ErrConflict", err)
+	}
+	ps, err := b.s.ProcessList(b.ctx)
+	must(t, err)
+	if len(ps) != 1 || ps[0].ID != "p1" || ps[0].PID != 1 || !ps[0].HeartbeatAt.Equal(t0) {
+		t.Fatalf("processes = %+v", ps)
+	}
+	must(t, b.s.ProcessHeartbeat(b.ctx, store.Process{ID: "p1", PID: 1, StartedAt: t0, HeartbeatAt: t0.Add(time.Minute)}))
+	if ps, _ := b.s.ProcessList(b.ctx); len(ps) != 1 || !ps[0].HeartbeatAt.Equal(t0.Add(time.Minute)) || !ps[0].StartedAt.Equal(t0) {
+		t.Fatalf("after a heartbeat: %+v", ps)
+	}
+
+	// Keys begun with no owner (an older version) are taken over once stale.
+	k4 := store.IdempotencyKey{Scope: "key_1", Key: "k4"}
+	_, err = b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k4, Fingerprint: []byte("a"), Now: t0, StaleAfter: time.Minute})
+	must(t, err)
+	if _, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k4, Fingerprint: []byte("a"), Now: t0.Add(time.Second), StaleAfter: time.Minute}); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("an ownerless key not stale yet: %v", err)
+	}
+	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k4, Owner: "p1", Fingerprint: []byte("a"), Now: t0.Add(2 * time.Minute), AliveSince: alive, StaleAfter: time.Minute}); err != nil || r != nil {
+		t.Fatalf("a stale ownerless key was not taken over: %+v %v", r, err)
+	}
+	// Aborted keys are free at once; an abort by another owner does nothing.
+	must(t, b.s.IdempotencyAbort(b.ctx, store.IdempotencyAbortParams{IdempotencyKey: k4, Owner: "p2"}))
+	if _, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k4, Owner: "p1", Fingerprint: []byte("a"), Now: t0, AliveSince: alive}); !errors.Is(err, webhook.ErrConflict) {
+		t.Fatalf("another owner's abort freed the key: %v", err)
+	}
+	must(t, b.s.IdempotencyAbort(b.ctx, store.IdempotencyAbortParams{IdempotencyKey: k4, Owner: "p1"}))
+	if r, err := b.s.IdempotencyBegin(b.ctx, store.IdempotencyBeginParams{IdempotencyKey: k4, Owner: "p1", Fingerprint: []byte("c"), Now: t0, AliveSince: alive}); err != nil || r != nil {
 		t.Fatalf("an aborted key is still held: %+v %v", r, err)
 	}
 	// Pruned after the window.

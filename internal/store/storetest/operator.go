@@ -183,6 +183,12 @@ func testMembersPrimary(t *testing.T, open Opener) {
 	must(t, err)
 	must(t, ignore(b.member(other.ID, "mem_b1", "a@example.com", webhook.RolePrimaryOwner)))
 
+	if got, err := b.s.MemberGet(b.ctx, store.MemberGetParams{AccountID: b.acc.ID, ID: "mem_4"}); err != nil || got.Email != "c@example.com" || got.Role != webhook.RoleMember {
+		t.Fatalf("MemberGet = %+v %v", got, err)
+	}
+	_, err = b.s.MemberGet(b.ctx, store.MemberGetParams{AccountID: other.ID, ID: "mem_4"})
+	wantErr(t, err, webhook.ErrNotFound, "get a member through another account")
+
 	page, err := b.s.MemberList(b.ctx, store.MemberListParams{AccountID: b.acc.ID, Limit: 2})
 	must(t, err)
 	if len(page.Items) != 2 || page.Items[0].ID != "mem_1" || page.Items[1].ID != "mem_4" || page.NextCursor == "" {
