@@ -333,6 +333,7 @@ func TestSigtermWithinShutdownTimeoutWhileSaturated(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "sat.db")}
+	n.migrate()
 	var acc struct {
 		AccountID string `json:"account_id"`
 	}

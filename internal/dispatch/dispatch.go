@@ -132,6 +132,7 @@ type Dispatcher struct {
 	completer  *completer
 	claimWatch watchState
 	stalled    atomic.Pointer[stall]
+	plan       atomic.Pointer[shutdownPlan] // set when shutdown begins
 
 	mu      sync.Mutex
 	workers map[string]*worker // by endpoint id
@@ -203,11 +204,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	abandon := make(chan struct{})
-	var plan atomic.Pointer[shutdownPlan]
 	recordCtx, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
 	recorded := make(chan struct{})
 	go func() {
-		d.completer.run(recordCtx, func() time.Time { return plan.Load().end })
+		d.completer.run(recordCtx, func() time.Time { return d.plan.Load().end })
 		close(recorded)
 	}()
 
@@ -229,7 +229,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 
 	p := d.planShutdown(time.Now())
-	plan.Store(&p)
+	d.plan.Store(&p)
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
@@ -251,6 +251,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-recorded
 	d.log.Info("dispatcher stopped")
 	return nil
+}
+
+// bookkeepingCtx bounds a release or a disable: never the cancelled
+// context of a shutdown (a release that never happens makes another node
+// wait a whole lease TTL), never past the shutdown's end.
+func (d *Dispatcher) bookkeepingCtx() (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(bookkeepingTimeout)
+	if p := d.plan.Load(); p != nil && p.end.Before(deadline) {
+		deadline = p.end
+	}
+	return context.WithDeadline(context.Background(), deadline)
 }
 
 func formatDelays(ds []time.Duration) string {

@@ -50,7 +50,7 @@ func TestShutdownWithinTimeoutWhileSaturated(t *testing.T) {
 	took := time.Since(start)
 	// The deadline is the point of the test; the margin absorbs -race and
 	// a busy machine, not design slack (the plan ends at the deadline).
-	if took > shutdown+500*time.Millisecond {
+	if took > shutdown+time.Second {
 		t.Fatalf("stop took %s with ShutdownTimeout %s", took, shutdown)
 	}
 	t.Logf("stopped in %s", took.Round(time.Millisecond))

@@ -445,7 +445,7 @@ func (w *worker) complete(r sendDone) string {
 // the store publishes endpoint.disabled.
 func (w *worker) disable(reason string) {
 	d := w.d
-	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
+	ctx, cancel := d.bookkeepingCtx()
 	defer cancel()
 	changed, err := d.store.EndpointDisable(ctx, store.EndpointDisableParams{
 		AccountID: w.ep.accountID, ID: w.ep.id, Reason: reason, Now: d.clock.Now(),
@@ -468,9 +468,7 @@ const (
 	rescanEvery = time.Second
 	// linger is how long an idle worker keeps its lease.
 	linger = time.Second
-	// bookkeepingTimeout bounds a release or disable, which must not wait
-	// on a cancelled context (a release that never happens makes another
-	// node wait a whole lease TTL) nor hang a shutdown.
+	// bookkeepingTimeout bounds a release or a disable.
 	bookkeepingTimeout = 2 * time.Second
 )
 
@@ -491,7 +489,7 @@ func (w *worker) reload(ctx context.Context) error {
 // release gives the lease back, with a deadline of its own so that it
 // happens even at shutdown; false means work is due and we keep it.
 func (w *worker) release(force bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
+	ctx, cancel := w.d.bookkeepingCtx()
 	defer cancel()
 	ok, err := w.d.store.EndpointRelease(ctx, store.EndpointReleaseParams{
 		Owner: w.d.owner, EndpointID: w.ep.id, Now: w.d.clock.Now(), Force: force,
