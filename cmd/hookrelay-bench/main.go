@@ -9,6 +9,8 @@
 //	go run ./cmd/hookrelay-bench --scenario latency --rate 1000 --duration 20s --endpoints 10
 //	go run ./cmd/hookrelay-bench --scenario backlog --events 1000000 --drain
 //	go run ./cmd/hookrelay-bench --scenario isolation                     # 20 healthy + a dead and a refusing endpoint
+//	go run ./cmd/hookrelay-bench --endpoints 100 --fanout --events 10000  # every event to every endpoint
+//	go run ./cmd/hookrelay-bench --scenario matrix                        # every shape, each run to the end
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +39,11 @@ Scenarios:
   latency     publish at --rate events/s for --duration (open loop); report latency
   backlog     publish --events with the dispatcher off; report RSS with them pending;
               with --drain restart serve with the dispatcher on and measure the drain
+  matrix      one throughput run per shape, each on a fresh database with its own ceiling:
+              --matrix-endpoints × --matrix-shapes (spread: each event to one endpoint;
+              fanout: to all) × --matrix-batches (1 = single publishes) × --matrix-latencies;
+              --deliveries per run (receivers at once; slow receivers get what the ceiling
+              sends in --slow-seconds), --repeat runs each; fails if any run loses or stalls
   isolation   --endpoints healthy endpoints (default 20) share --rate events/s (default 500)
               for --duration, one POST /v1/events per event, open loop; run twice on fresh
               databases: healthy only, then with a dead endpoint (never answers; serve gets
@@ -72,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Database, "database", "", "database for serve (default: a fresh SQLite file in the temp dir; a postgres:// URL is passed through)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temp dir (database, serve logs)")
 	fs.IntVar(&cfg.Endpoints, "endpoints", 1, "endpoints (each its own receiver and event type; events go round-robin); isolation: healthy endpoints (default 20)")
+	fs.BoolVar(&cfg.Fanout, "fanout", false, "every endpoint subscribes to one event type: each event is delivered to all of them")
+	fs.IntVar(&cfg.Nodes, "nodes", 1, "serve processes on the one database (needs --database postgres://…); publishers take turns")
 	fs.IntVar(&cfg.Events, "events", 100000, "events to publish (throughput, backlog)")
 	fs.IntVar(&cfg.Publishers, "publishers", 32, "concurrent publishing clients (throughput, backlog)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "events per publish request: 1 = POST /v1/events, more = /v1/events/batch (default 1; backlog 1000)")
@@ -81,7 +91,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.DataBytes, "data-bytes", 200, "size of each event's data object (a delivery body is ~130 bytes more)")
 	fs.StringVar(&serveArgs, "serve-args", "", `extra "hookrelay serve" arguments, space-separated, e.g. "--max-in-flight-per-endpoint 20"`)
 	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "measure the bare ceiling first")
-	fs.IntVar(&cfg.CeilingRequests, "ceiling-requests", 0, "requests of the ceiling (default: as many as events)")
+	fs.IntVar(&cfg.CeilingRequests, "ceiling-requests", 0, "requests of the ceiling (default: as many as deliveries)")
+	fs.DurationVar(&cfg.CeilingMax, "ceiling-max", 10*time.Second, "the ceiling starts no request after this long")
+	var mEndpoints, mShapes, mBatches, mLatencies string
+	fs.StringVar(&mEndpoints, "matrix-endpoints", "1,10,100,1000", "matrix: endpoint counts")
+	fs.StringVar(&mShapes, "matrix-shapes", "spread,fanout", "matrix: spread and/or fanout")
+	fs.StringVar(&mBatches, "matrix-batches", "1,100,1000", "matrix: events per publish request (1 = single)")
+	fs.StringVar(&mLatencies, "matrix-latencies", "0,50ms", "matrix: receiver latencies")
+	fs.IntVar(&cfg.Matrix.Deliveries, "deliveries", 100000, "matrix: deliveries per run with receivers that answer at once")
+	fs.Float64Var(&cfg.Matrix.SlowSeconds, "slow-seconds", 10, "matrix: slow receivers' runs last about this long at the ceiling")
+	fs.IntVar(&cfg.Matrix.Repeat, "repeat", 1, "matrix: runs of each shape")
 	fs.BoolVar(&cfg.Drain, "drain", false, "backlog: then restart serve with the dispatcher on and measure the drain")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "backlog: how long RSS is sampled with everything pending")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "longest wait for deliveries after publishing")
@@ -97,6 +116,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.ServeArgs = strings.Fields(serveArgs)
+	var err error
+	if cfg.Matrix.Endpoints, err = intList(mEndpoints); err != nil {
+		return fmt.Errorf("--matrix-endpoints: %w", err)
+	}
+	if cfg.Matrix.Batches, err = intList(mBatches); err != nil {
+		return fmt.Errorf("--matrix-batches: %w", err)
+	}
+	cfg.Matrix.Shapes = strings.Split(mShapes, ",")
+	for _, v := range strings.Split(mLatencies, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("--matrix-latencies: %w", err)
+		}
+		cfg.Matrix.Latencies = append(cfg.Matrix.Latencies, d)
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch cfg.Scenario {
@@ -132,6 +166,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return runErr
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, v := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // commandLine is how to repeat the run, quoted for a POSIX shell.

@@ -31,7 +31,8 @@ type runner struct {
 	env      []string
 	inFlight int
 	recv     *Receivers
-	key      string
+	key      string // the account's
+	opKey    string // an operator key, for the catalog
 	payloads Payloads
 	logN     int // serve processes started, to name their logs
 }
@@ -78,6 +79,17 @@ func (r *runner) run(ctx context.Context) (err error) {
 			err = errors.Join(err, fmt.Errorf("remove %s: %w", r.dir, rmErr))
 		}
 	}()
+	if r.cfg.Scenario == ScenarioMatrix {
+		if err := r.findBinary(ctx); err != nil {
+			return err
+		}
+		r.report.Settings = Settings{Scenario: ScenarioMatrix, InFlight: r.inFlight, DataBytes: r.cfg.DataBytes,
+			ServeArgs: r.cfg.ServeArgs, Nodes: r.cfg.Nodes, Database: "sqlite (fresh, temp dir, per run)"}
+		if r.cfg.Database != "" {
+			r.report.Settings.Database = "postgres (per run)"
+		}
+		return r.matrix(ctx)
+	}
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
@@ -95,7 +107,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 
 	if r.cfg.Ceiling && (r.cfg.Scenario != ScenarioBacklog || r.cfg.Drain) {
 		r.logf("ceiling: %d requests to %d receivers, %d in flight each", r.cfg.CeilingRequests, r.cfg.Endpoints, r.inFlight)
-		c, err := Ceiling(ctx, r.recv, r.payloads, r.cfg.CeilingRequests, r.inFlight, 30*time.Second)
+		c, err := Ceiling(ctx, r.recv, r.payloads, r.cfg.CeilingRequests, r.inFlight, 30*time.Second, r.cfg.CeilingMax)
 		if err != nil {
 			return fmt.Errorf("ceiling: %w", err)
 		}
@@ -105,12 +117,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 
 	switch r.cfg.Scenario {
 	case ScenarioThroughput:
-		return r.deliveryScenario(ctx, func(api *API, tr *Tracker) PublishResult {
-			return PublishClosed(ctx, api, r.payloads, tr, r.cfg.Events, r.cfg.Publishers, r.cfg.Batch)
+		return r.deliveryScenario(ctx, func(apis []*API, tr *Tracker) PublishResult {
+			return PublishClosed(ctx, apis, r.payloads, tr, r.cfg.Events, r.cfg.Publishers, r.cfg.Batch)
 		})
 	case ScenarioLatency:
-		return r.deliveryScenario(ctx, func(api *API, tr *Tracker) PublishResult {
-			return PublishOpen(ctx, api, r.payloads, tr, r.cfg.Rate, r.cfg.Duration)
+		return r.deliveryScenario(ctx, func(apis []*API, tr *Tracker) PublishResult {
+			return PublishOpen(ctx, apis, r.payloads, tr, r.cfg.Rate, r.cfg.Duration)
 		})
 	case ScenarioIsolation:
 		return r.isolation(ctx)
@@ -122,22 +134,14 @@ func (r *runner) run(ctx context.Context) (err error) {
 // setup finds or builds the binary, chooses the database and bootstraps it.
 func (r *runner) setup(ctx context.Context) error {
 	c := r.cfg
-	r.payloads = Payloads{Endpoints: c.Endpoints, DataBytes: c.DataBytes}
+	r.payloads = Payloads{Endpoints: c.Endpoints, DataBytes: c.DataBytes, Fanout: c.Fanout}
 	r.report.Settings = Settings{
 		Scenario: c.Scenario, Endpoints: c.Endpoints, Events: c.Events, Publishers: c.Publishers,
 		Batch: c.Batch, InFlight: r.inFlight, ReceiverLatency: c.ReceiverLatency.String(),
-		DataBytes: c.DataBytes, ServeArgs: c.ServeArgs,
+		DataBytes: c.DataBytes, ServeArgs: c.ServeArgs, Fanout: c.Fanout, Nodes: c.Nodes,
 	}
-	r.binary = c.Binary
-	if r.binary == "" {
-		r.logf("building ./cmd/hookrelay")
-		b, err := BuildBinary(ctx, r.dir)
-		if err != nil {
-			return err
-		}
-		r.binary = b
-	} else if _, err := os.Stat(r.binary); err != nil {
-		return fmt.Errorf("--binary: %w", err)
+	if err := r.findBinary(ctx); err != nil {
+		return err
 	}
 
 	r.database = c.Database
@@ -161,12 +165,27 @@ func (r *runner) setup(ctx context.Context) error {
 	return r.bootstrap(ctx)
 }
 
-// bootstrap prepares r.database with the admin commands: an account, its
-// key (r.key) and the run's event types.
+// findBinary takes --binary or builds ./cmd/hookrelay into the temp dir.
+func (r *runner) findBinary(ctx context.Context) error {
+	r.binary = r.cfg.Binary
+	if r.binary == "" {
+		r.logf("building ./cmd/hookrelay")
+		b, err := BuildBinary(ctx, r.dir)
+		if err != nil {
+			return err
+		}
+		r.binary = b
+	} else if _, err := os.Stat(r.binary); err != nil {
+		return fmt.Errorf("--binary: %w", err)
+	}
+	return nil
+}
+
+// bootstrap prepares r.database with the admin commands: the schema, an
+// account with its key (r.key) and an operator key (r.opKey).
 func (r *runner) bootstrap(ctx context.Context) error {
 	admin := Admin{Binary: r.binary, Database: r.database, Env: r.env}
-	n := r.cfg.eventTypes()
-	r.logf("bootstrapping: account, API key, %d event types", n)
+	r.logf("bootstrapping: schema, account, API key, operator key")
 	if err := admin.Migrate(ctx); err != nil {
 		return err
 	}
@@ -177,12 +196,29 @@ func (r *runner) bootstrap(ctx context.Context) error {
 	if r.key, err = admin.CreateAPIKey(ctx, account, benchScopes); err != nil {
 		return err
 	}
-	for i := range n {
-		if err := admin.CreateEventType(ctx, EventType(i), "hookrelay-bench endpoint "+fmt.Sprint(i)); err != nil {
-			return err
+	r.opKey, err = admin.CreateOperatorKey(ctx)
+	return err
+}
+
+// startNodes starts --nodes serve processes on the run's database; the
+// first is the profiled one.
+func (r *runner) startNodes(ctx context.Context) ([]*Serve, error) {
+	var nodes []*Serve
+	for i := range r.cfg.Nodes {
+		s, err := r.startServe(ctx, i == 0)
+		if err != nil {
+			r.stopNodes(nodes)
+			return nil, err
 		}
+		nodes = append(nodes, s)
 	}
-	return nil
+	return nodes, nil
+}
+
+func (r *runner) stopNodes(nodes []*Serve) {
+	for _, s := range nodes {
+		r.stopServe(s)
+	}
 }
 
 // startServe starts serve on a free port with the run's arguments plus
@@ -226,22 +262,42 @@ func (r *runner) stopServe(s *Serve) {
 	}
 }
 
-// createEndpoints registers one endpoint per receiver, endpoint i
-// subscribed to EventType(i) only, so each event has exactly one delivery.
+// createEndpoints creates the run's event types, then registers one
+// endpoint per receiver: endpoint i subscribed to EventType(i) only, so
+// each event has exactly one delivery, or with fan-out every endpoint
+// subscribed to EventType(0), so each event has one per endpoint.
 func (r *runner) createEndpoints(ctx context.Context, api *API) error {
-	r.logf("creating %d endpoints", r.cfg.Endpoints)
-	const workers = 4
-	errs := make([]error, r.cfg.Endpoints)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < r.cfg.Endpoints; i += workers {
-				_, errs[i] = api.CreateWebhook(ctx, r.recv.URLs[i], []string{EventType(i)})
-			}
-		})
+	n := r.cfg.eventTypes()
+	r.logf("creating %d event types and %d endpoints", n, r.cfg.Endpoints)
+	const workers = 8
+	op := NewAPI(api.base, r.opKey, workers)
+	defer op.Close()
+	parallel := func(n int, do func(i int) error) error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					errs[i] = do(i)
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	if err := parallel(n, func(i int) error {
+		return op.CreateEventType(ctx, EventType(i), "hookrelay-bench endpoint "+fmt.Sprint(i))
+	}); err != nil {
+		return err
+	}
+	return parallel(r.cfg.Endpoints, func(i int) error {
+		typ := EventType(i)
+		if r.cfg.Fanout {
+			typ = EventType(0)
+		}
+		_, err := api.CreateWebhook(ctx, r.recv.URLs[i], []string{typ})
+		return err
+	})
 }
 
 // progress prints status() every few seconds until the returned stop is called.
@@ -266,9 +322,19 @@ func (r *runner) progress(status func() string) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// waitDeliveries waits until want sequence numbers have arrived, and
-// returns why it stopped early ("" when all arrived).
-func (r *runner) waitDeliveries(ctx context.Context, tr *Tracker, want int64, s *Serve) string {
+// waitDeliveries waits until want deliveries have arrived, and returns
+// why it stopped early ("" when all arrived).
+func (r *runner) waitDeliveries(ctx context.Context, tr *Tracker, want int64, nodes ...*Serve) string {
+	exited := make(chan *Serve, len(nodes))
+	for _, s := range nodes {
+		go func() {
+			select {
+			case <-s.Exited():
+				exited <- s
+			case <-ctx.Done():
+			}
+		}()
+	}
 	deadline := time.Now().Add(r.cfg.Timeout)
 	lastCount, lastChange := tr.Unique(), time.Now()
 	t := time.NewTicker(20 * time.Millisecond)
@@ -290,17 +356,22 @@ func (r *runner) waitDeliveries(ctx context.Context, tr *Tracker, want int64, s 
 		select {
 		case <-ctx.Done():
 			return fmt.Sprintf("interrupted with %d of %d delivered", n, want)
-		case <-s.Exited():
+		case s := <-exited:
 			return s.ExitError().Error()
 		case <-t.C:
 		}
 	}
 }
 
-func rssMiB(s *Serve) string {
-	m, err := ReadMem(s.Pid)
-	if err != nil {
-		return "?"
+// rssMiB is the nodes' resident memory now, added up.
+func rssMiB(nodes ...*Serve) string {
+	var sum uint64
+	for _, s := range nodes {
+		m, err := ReadMem(s.Pid)
+		if err != nil {
+			return "?"
+		}
+		sum += m.RSS
 	}
-	return fmt.Sprintf("%.0f MiB", float64(m.RSS)/mib)
+	return fmt.Sprintf("%.0f MiB", float64(sum)/mib)
 }

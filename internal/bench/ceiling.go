@@ -30,13 +30,14 @@ type CeilingResult struct {
 	Latency Latency `json:"latency"`
 }
 
-// Ceiling sends requests POSTs to the receivers, round-robin as the
-// events are, with inFlight concurrent senders per receiver. The client is
+// Ceiling sends up to requests POSTs to the receivers, round-robin, with
+// inFlight concurrent senders per receiver, starting none after maxDur
+// (slow receivers would otherwise make it last as long as the run). The client is
 // hookrelay's own delivery client (the SSRF guard's transport, as
 // --dev-allow-localhost builds it: keep-alive, MaxIdleConnsPerHost =
 // inFlight), and every request carries a delivery body and the nine
 // delivery headers of the same sizes as hookrelay's, unsigned.
-func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFlight int, timeout time.Duration) (CeilingResult, error) {
+func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFlight int, timeout, maxDur time.Duration) (CeilingResult, error) {
 	client := ssrf.New(ssrf.Options{AllowLoopback: true}).Client(inFlight)
 	defer client.CloseIdleConnections()
 
@@ -58,7 +59,7 @@ func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFligh
 				for {
 					k := int(next[e].Add(1) - 1)
 					seq := e + k*endpoints
-					if seq >= requests || ctx.Err() != nil {
+					if seq >= requests || ctx.Err() != nil || time.Since(start) > maxDur {
 						return
 					}
 					body = ceilingBody(body, p, seq)
@@ -81,6 +82,7 @@ func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFligh
 		return res, fmt.Errorf("ceiling: no request arrived (%d errors; first: %s)", res.Errors, res.FirstError)
 	}
 	res.Seconds = last.Seconds()
+	res.Requests = int(tr.Counts().Total)
 	res.RequestsPerSec = float64(tr.Unique()) / res.Seconds
 	res.Latency = Summarize(tr.FirstAttemptLatencies())
 	return res, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -117,6 +118,24 @@ func (a *API) CreateWebhook(ctx context.Context, url string, events []string) (s
 	return v.WebhookID, nil
 }
 
+// CreateEventType adds name to the catalog (an operator key's call); one
+// that already exists (a reused PostgreSQL database) is fine.
+func (a *API) CreateEventType(ctx context.Context, name, description string) error {
+	body, err := json.Marshal(map[string]any{"name": name, "description": description})
+	if err != nil {
+		return err
+	}
+	err = a.do(ctx, http.MethodPost, "/v1/event-types", body, http.StatusCreated, nil)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("POST /v1/event-types %s: %w", name, err)
+	}
+	return nil
+}
+
 // Published is the result of one published event.
 type Published struct {
 	EventID    string `json:"event_id"`
@@ -142,6 +161,9 @@ func (a *API) PublishBatch(ctx context.Context, body []byte) ([]Published, error
 type Payloads struct {
 	Endpoints int // event seq goes to event type EventType(seq % Endpoints)
 	DataBytes int // size of an event's data object
+	// Fanout sends every event to event type EventType(0), to which every
+	// endpoint subscribes.
+	Fanout bool
 	// Route, when set, replaces seq % Endpoints: event seq goes to event
 	// type EventType(Route(seq)).
 	Route func(seq int) int
@@ -149,6 +171,9 @@ type Payloads struct {
 
 // endpoint is the index of the endpoint (and event type) of event seq.
 func (p Payloads) endpoint(seq int) int {
+	if p.Fanout {
+		return 0
+	}
 	if p.Route != nil {
 		return p.Route(seq)
 	}

@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ const (
 	ScenarioLatency    = "latency"
 	ScenarioBacklog    = "backlog"
 	ScenarioIsolation  = "isolation"
+	ScenarioMatrix     = "matrix"
 )
 
 // isolationTimeout is serve's --delivery-timeout in the isolation scenario
@@ -33,6 +35,8 @@ type Config struct {
 	Database        string // empty: a fresh SQLite file in the temp dir
 	Keep            bool   // keep the temp dir
 	Endpoints       int
+	Fanout          bool // every endpoint subscribes to every event
+	Nodes           int  // serve processes on one (PostgreSQL) database
 	Events          int
 	Publishers      int
 	Batch           int // events per publish request; 1 = POST /v1/events
@@ -42,7 +46,9 @@ type Config struct {
 	DataBytes       int
 	ServeArgs       []string // extra `hookrelay serve` arguments
 	Ceiling         bool
-	CeilingRequests int // 0: as many as events
+	CeilingRequests int           // 0: as many as deliveries
+	CeilingMax      time.Duration // the ceiling stops starting requests after this long
+	Matrix          MatrixConfig
 	Drain           bool
 	Settle          time.Duration // backlog: how long RSS is sampled with everything pending
 	Timeout         time.Duration // longest wait for deliveries after publishing
@@ -57,9 +63,34 @@ type Config struct {
 // Validate checks c and fills derived defaults.
 func (c *Config) Validate() error {
 	switch c.Scenario {
-	case ScenarioThroughput, ScenarioLatency, ScenarioBacklog, ScenarioIsolation:
+	case ScenarioThroughput, ScenarioLatency, ScenarioBacklog, ScenarioIsolation, ScenarioMatrix:
 	default:
-		return fmt.Errorf("--scenario %q: must be throughput, latency, backlog or isolation", c.Scenario)
+		return fmt.Errorf("--scenario %q: must be throughput, latency, backlog, isolation or matrix", c.Scenario)
+	}
+	if c.Nodes == 0 {
+		c.Nodes = 1
+	}
+	isPostgres := strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+	switch {
+	case c.Nodes < 1 || c.Nodes > 16:
+		return fmt.Errorf("--nodes %d: must be 1..16", c.Nodes)
+	case c.Nodes > 1 && !isPostgres:
+		return fmt.Errorf("--nodes %d: several nodes share a PostgreSQL database; pass --database postgres://…", c.Nodes)
+	case c.Nodes > 1 && c.Scenario != ScenarioThroughput && c.Scenario != ScenarioLatency && c.Scenario != ScenarioMatrix:
+		return fmt.Errorf("--nodes %d: only the throughput, latency and matrix scenarios run several nodes", c.Nodes)
+	case c.Fanout && c.Scenario == ScenarioIsolation:
+		return errors.New("--fanout: the isolation scenario routes each event to one endpoint")
+	}
+	if c.CeilingMax <= 0 {
+		c.CeilingMax = 10 * time.Second
+	}
+	if c.Scenario == ScenarioMatrix {
+		if isPostgres {
+			// Each run needs a database of its own, and the bench does not
+			// create PostgreSQL databases.
+			return errors.New("--scenario matrix runs on fresh SQLite databases; run single shapes against PostgreSQL")
+		}
+		return c.Matrix.validate()
 	}
 	switch {
 	case c.Endpoints < 1 || c.Endpoints > 10000:
@@ -96,7 +127,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.CeilingRequests == 0 {
-		c.CeilingRequests = c.Events
+		c.CeilingRequests = c.Events * c.fan()
 	}
 	if c.Scenario == ScenarioBacklog && c.Drain {
 		for _, a := range c.ServeArgs {
@@ -108,13 +139,25 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// eventTypes is how many event types (and endpoints) the run uses: the
-// isolation scenario adds a dead and a refusing endpoint to its healthy ones.
+// eventTypes is how many event types the run uses: one per endpoint, one
+// in all with fan-out; the isolation scenario adds a dead and a refusing
+// endpoint to its healthy ones.
 func (c *Config) eventTypes() int {
-	if c.Scenario == ScenarioIsolation {
+	switch {
+	case c.Scenario == ScenarioIsolation:
 		return c.Endpoints + 2
+	case c.Fanout:
+		return 1
 	}
 	return c.Endpoints
+}
+
+// fan is how many deliveries each event has.
+func (c *Config) fan() int {
+	if c.Fanout {
+		return c.Endpoints
+	}
+	return 1
 }
 
 // InFlight is the per-endpoint cap serve will use: --max-in-flight-per-endpoint

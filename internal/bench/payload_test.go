@@ -43,11 +43,11 @@ func TestSeqOf(t *testing.T) {
 func TestTrackerCountsDuplicatesByDeliveryID(t *testing.T) {
 	tr := NewTracker(time.Now(), 3)
 	tr.Sent(0)
-	tr.Arrive(0, "dlv_a")
-	tr.Arrive(0, "dlv_a") // a retry of the same delivery
-	tr.Arrive(0, "dlv_b") // a second delivery for the same event
-	tr.Arrive(-1, "x")
-	tr.Arrive(9, "y")
+	tr.Arrive(0, 0, "dlv_a")
+	tr.Arrive(0, 0, "dlv_a") // a retry of the same delivery
+	tr.Arrive(0, 0, "dlv_b") // a second delivery for the same event
+	tr.Arrive(-1, 0, "x")
+	tr.Arrive(9, 0, "y")
 	want := Counts{Unique: 1, Total: 5, Duplicates: 1, Extra: 1, Unknown: 2}
 	if got := tr.Counts(); got != want {
 		t.Errorf("Counts = %+v, want %+v", got, want)

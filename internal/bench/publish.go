@@ -108,14 +108,15 @@ func (p *publisher) send(ctx context.Context, buf []byte, from, to int) []byte {
 
 // PublishClosed publishes events 0..events-1 as fast as workers concurrent
 // publishers can (closed loop), batch events per request (1 = POST
-// /v1/events, more = /v1/events/batch).
-func PublishClosed(ctx context.Context, api *API, pl Payloads, tr *Tracker, events, workers, batch int) PublishResult {
+// /v1/events, more = /v1/events/batch). Publishers take the nodes' APIs in
+// turn, as a load balancer would.
+func PublishClosed(ctx context.Context, apis []*API, pl Payloads, tr *Tracker, events, workers, batch int) PublishResult {
 	tally := &publishTally{}
-	pub := &publisher{api: api, payloads: pl, tracker: tr, tally: tally, batch: batch > 1}
 	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
+		pub := &publisher{api: apis[w%len(apis)], payloads: pl, tracker: tr, tally: tally, batch: batch > 1}
 		wg.Go(func() {
 			var buf []byte
 			for ctx.Err() == nil {
@@ -138,13 +139,16 @@ const maxOutstanding = 4096
 // PublishOpen publishes at a fixed rate for d, one event per request,
 // whatever the response times (open loop): event i is due at start +
 // i/rate and is sent then by its own goroutine.
-func PublishOpen(ctx context.Context, api *API, pl Payloads, tr *Tracker, rate float64, d time.Duration) PublishResult {
+func PublishOpen(ctx context.Context, apis []*API, pl Payloads, tr *Tracker, rate float64, d time.Duration) PublishResult {
 	events := tr.Len()
 	tally := &publishTally{}
-	pub := &publisher{api: api, payloads: pl, tracker: tr, tally: tally}
+	pubs := make([]*publisher, len(apis))
+	for i, api := range apis {
+		pubs[i] = &publisher{api: api, payloads: pl, tracker: tr, tally: tally}
+	}
 	interval := float64(time.Second) / rate
 	due := func(i int) time.Duration { return time.Duration(float64(i) * interval) }
-	elapsed, maxLag := openLoop(ctx, events, due, func(seq int) { pub.send(ctx, nil, seq, seq+1) })
+	elapsed, maxLag := openLoop(ctx, events, due, func(seq int) { pubs[seq%len(pubs)].send(ctx, nil, seq, seq+1) })
 	r := tally.result(events, elapsed)
 	r.OfferedRate = rate
 	r.MaxLagMs = ms(maxLag)

@@ -41,8 +41,11 @@ func StartReceivers(n int, latency time.Duration) (*Receivers, error) {
 			_ = r.Close(context.Background())
 			return nil, fmt.Errorf("receiver %d: listen: %w", i, err)
 		}
+		slot := i
 		srv := &http.Server{
-			Handler:           r,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				r.serve(w, req, slot)
+			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			// Longer than the sender's 90 s idle timeout, so that the
 			// sender, not the receiver, closes idle connections.
@@ -64,8 +67,8 @@ func StartReceivers(n int, latency time.Duration) (*Receivers, error) {
 // Track sends what arrives from now on to t (nil stops tracking).
 func (r *Receivers) Track(t *Tracker) { r.tracker.Store(t) }
 
-// ServeHTTP records the request's arrival, then answers 200.
-func (r *Receivers) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+// serve records the request's arrival at receiver slot, then answers 200.
+func (r *Receivers) serve(w http.ResponseWriter, req *http.Request, slot int) {
 	buf := r.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	_, err := buf.ReadFrom(io.LimitReader(req.Body, maxReceiverBody))
@@ -75,7 +78,7 @@ func (r *Receivers) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if t := r.tracker.Load(); t != nil {
-		t.Arrive(SeqOf(buf.Bytes()), req.Header.Get("Webhook-Id"))
+		t.Arrive(SeqOf(buf.Bytes()), slot, req.Header.Get("Webhook-Id"))
 	}
 	r.bufs.Put(buf)
 	if r.latency > 0 {

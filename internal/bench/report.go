@@ -24,6 +24,8 @@ type Report struct {
 	Backlog  *BacklogResult  `json:"backlog,omitempty"`
 	// Isolation is the isolation scenario, which has its own phases.
 	Isolation *IsolationResult `json:"isolation,omitempty"`
+	// Matrix is the matrix scenario: a report per run.
+	Matrix *MatrixResult `json:"matrix,omitempty"`
 	Serve     *ServeResult     `json:"serve,omitempty"`
 
 	CPUProfile      string   `json:"cpu_profile,omitempty"` // serve's CPU profile, when one was written
@@ -44,11 +46,13 @@ type Settings struct {
 	ReceiverLatency string   `json:"receiver_latency"`
 	DataBytes       int      `json:"data_bytes"`
 	ServeArgs       []string `json:"serve_args"`
+	Fanout          bool     `json:"fanout"` // every endpoint subscribes to every event
+	Nodes           int      `json:"nodes"`  // serve processes on one database
 }
 
 // DeliveryResult is what the receivers saw of hookrelay's deliveries.
 type DeliveryResult struct {
-	Expected int64 `json:"expected"` // accepted events, one delivery each
+	Expected int64 `json:"expected"` // deliveries of the accepted events
 	Counts
 	Missing int64 `json:"missing"`
 	// Seconds is first publish request sent → last unique delivery arrived.
@@ -100,8 +104,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	s := r.Settings
 	row("command", "%s", r.Command)
 	row("machine", "%d CPUs, %s/%s, %s, %s", r.NumCPU, r.OS, r.Arch, r.GoVersion, r.StartedAt.Format(time.RFC3339))
-	row("settings", "scenario %s, %d endpoints, %d events, %d publishers, batch %d, in-flight cap %d, data %d B, receiver latency %s",
-		s.Scenario, s.Endpoints, s.Events, s.Publishers, s.Batch, s.InFlight, s.DataBytes, s.ReceiverLatency)
+	shape := "spread"
+	if s.Fanout {
+		shape = "fan-out"
+	}
+	row("settings", "scenario %s, %d endpoints (%s), %d events, %d publishers, batch %d, in-flight cap %d, data %d B, receiver latency %s, %d node(s)",
+		s.Scenario, s.Endpoints, shape, s.Events, s.Publishers, s.Batch, s.InFlight, s.DataBytes, s.ReceiverLatency, max(s.Nodes, 1))
 	if len(s.ServeArgs) > 0 {
 		row("serve args", "%s", strings.Join(s.ServeArgs, " "))
 	}
@@ -150,6 +158,18 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	if r.Isolation != nil {
 		writeIsolation(row, lat, r.Isolation)
+	}
+	if r.Matrix != nil {
+		row("bench process", "CPU %.2f s (same machine)", r.BenchCPUSeconds)
+		row("total", "%.1f s", r.TotalSeconds)
+		for _, e := range r.Errors {
+			row("ERROR", "%s", e)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		return writeMatrix(w, r.Matrix)
 	}
 	if sv := r.Serve; sv != nil {
 		row("serve process", "peak RSS (VmHWM) %.1f MiB, RSS at end %.1f MiB, CPU %.2f s = %.1f µs per event",

@@ -3,76 +3,113 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// measured is a serve process ready for a run: sampled for memory, with
-// its endpoints created and a tracker counting what the receivers see.
+// measured is serve ready for a run: its processes sampled for memory,
+// its endpoints created, a client per node, and a tracker counting what
+// the receivers see.
 type measured struct {
-	api          *API
+	apis         []*API // one per node; publishers take turns
 	tr           *Tracker
 	stopSampling func()
 	close        func()
 }
 
-func (r *runner) prepare(ctx context.Context, s *Serve) (*measured, error) {
+func (r *runner) prepare(ctx context.Context, nodes []*Serve) (*measured, error) {
 	sampleCtx, stopSampling := context.WithCancel(ctx)
-	go s.SampleEvery(sampleCtx, 250*time.Millisecond)
-	api := NewAPI(s.BaseURL, r.key, max(r.cfg.Publishers, 64))
-	if err := r.createEndpoints(ctx, api); err != nil {
-		api.Close()
+	for _, s := range nodes {
+		go s.SampleEvery(sampleCtx, 250*time.Millisecond)
+	}
+	var apis []*API
+	for _, s := range nodes {
+		apis = append(apis, NewAPI(s.BaseURL, r.key, max(r.cfg.Publishers, 64)))
+	}
+	closeAPIs := func() {
+		for _, a := range apis {
+			a.Close()
+		}
+	}
+	if err := r.createEndpoints(ctx, apis[0]); err != nil {
+		closeAPIs()
 		stopSampling()
 		return nil, err
 	}
-	tr := NewTracker(time.Now(), r.cfg.Events)
+	tr := NewFanTracker(time.Now(), r.cfg.Events, r.cfg.fan())
 	r.recv.Track(tr)
-	return &measured{api: api, tr: tr, stopSampling: stopSampling, close: func() {
+	return &measured{apis: apis, tr: tr, stopSampling: stopSampling, close: func() {
 		r.recv.Track(nil)
-		api.Close()
+		closeAPIs()
 		stopSampling()
 	}}, nil
 }
 
-// deliveryScenario is throughput and latency: start serve, publish with
-// publish, wait for every delivery, and measure.
-func (r *runner) deliveryScenario(ctx context.Context, publish func(*API, *Tracker) PublishResult) error {
-	s, err := r.startServe(ctx, true)
+// deliveryScenario is throughput and latency: start serve (on --nodes
+// processes), publish with publish, wait for every delivery, and measure.
+func (r *runner) deliveryScenario(ctx context.Context, publish func([]*API, *Tracker) PublishResult) error {
+	nodes, err := r.startNodes(ctx)
 	if err != nil {
 		return err
 	}
-	defer r.stopServe(s)
-	m, err := r.prepare(ctx, s)
+	defer r.stopNodes(nodes)
+	m, err := r.prepare(ctx, nodes)
 	if err != nil {
 		return err
 	}
 	defer m.close()
-	api, tr := m.api, m.tr
-	r.logf("publishing %d events", r.cfg.Events)
-	waitProfile := r.profile(ctx, s)
+	tr := m.tr
+	r.logf("publishing %d events (%d deliveries each)", r.cfg.Events, r.cfg.fan())
+	waitProfile := r.profile(ctx, nodes[0])
 	stop := r.progress(func() string {
 		c := tr.Counts()
-		return fmt.Sprintf("delivered %d (dup %d), serve RSS %s", c.Unique, c.Duplicates, rssMiB(s))
+		return fmt.Sprintf("delivered %d (dup %d), serve RSS %s", c.Unique, c.Duplicates, rssMiB(nodes...))
 	})
-	pub := publish(api, tr)
+	pub := publish(m.apis, tr)
 	r.report.Publish = &pub
 	r.logf("published: %d accepted, %.0f events/s, %d errors", pub.Accepted, pub.EventsPerSec, pub.Errors)
-	stalled := r.waitDeliveries(ctx, tr, pub.Accepted-pub.NoDelivery, s)
+	want := (pub.Accepted - pub.NoDelivery) * int64(r.cfg.fan())
+	stalled := r.waitDeliveries(ctx, tr, want, nodes...)
 	stop()
 	waitProfile()
 
-	r.report.Delivery = r.deliveryResult(tr, pub.Accepted-pub.NoDelivery, stalled)
-	u, err := s.Usage()
+	r.report.Delivery = r.deliveryResult(tr, want, stalled)
+	u, err := usageOf(nodes)
 	if err != nil {
 		return err
 	}
 	r.report.Serve = serveResult(u, pub.Accepted)
 	if stalled != "" {
-		return fmt.Errorf("deliveries: %s (serve log: %s)", stalled, s.logPath)
+		return fmt.Errorf("deliveries: %s (serve logs: %s)", stalled, logPaths(nodes))
 	}
 	if pub.Errors > 0 {
 		return fmt.Errorf("publish: %d failed requests; first: %s", pub.Errors, pub.FirstError)
 	}
 	return nil
+}
+
+// usageOf adds up the nodes' usage: CPU and memory of the whole service.
+func usageOf(nodes []*Serve) (Usage, error) {
+	var sum Usage
+	for _, s := range nodes {
+		u, err := s.Usage()
+		if err != nil {
+			return sum, err
+		}
+		sum.RSSBytes += u.RSSBytes
+		sum.PeakRSSBytes += u.PeakRSSBytes
+		sum.SampledPeakRSS += u.SampledPeakRSS
+		sum.CPUSeconds += u.CPUSeconds
+	}
+	return sum, nil
+}
+
+func logPaths(nodes []*Serve) string {
+	var paths []string
+	for _, s := range nodes {
+		paths = append(paths, s.logPath)
+	}
+	return strings.Join(paths, ", ")
 }
 
 func (r *runner) deliveryResult(tr *Tracker, want int64, stalled string) *DeliveryResult {
@@ -112,17 +149,17 @@ func (r *runner) backlog(ctx context.Context) error {
 			r.stopServe(s)
 		}
 	}()
-	m, err := r.prepare(ctx, s)
+	m, err := r.prepare(ctx, []*Serve{s})
 	if err != nil {
 		return err
 	}
 	defer m.close()
-	api, tr := m.api, m.tr
+	api, tr := m.apis[0], m.tr
 
 	r.logf("publishing %d events with the dispatcher off (batch %d)", r.cfg.Events, r.cfg.Batch)
 	waitProfile := r.profile(ctx, s)
 	stop := r.progress(func() string { return "publishing, serve RSS " + rssMiB(s) })
-	pub := PublishClosed(ctx, api, r.payloads, tr, r.cfg.Events, r.cfg.Publishers, r.cfg.Batch)
+	pub := PublishClosed(ctx, []*API{api}, r.payloads, tr, r.cfg.Events, r.cfg.Publishers, r.cfg.Batch)
 	stop()
 	waitProfile()
 	r.report.Publish = &pub

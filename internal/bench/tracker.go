@@ -10,11 +10,14 @@ import (
 
 // Tracker matches what was published (or sent, for the ceiling) with what
 // the receivers saw. Every request carries a bench sequence number in its
-// data; the tracker keeps, per sequence number, when it was sent and when it
-// first arrived, and counts repeated arrivals by delivery id (webhook-id).
-// Times are nanoseconds since base plus one, so that zero means "never".
+// data; the tracker keeps, per sequence number, when it was sent, and per
+// delivery (the event's sequence number and, with fan-out, the receiver
+// it reached) when it first arrived, and counts repeated arrivals by
+// delivery id (webhook-id). Times are nanoseconds since base plus one, so
+// that zero means "never".
 type Tracker struct {
 	base time.Time
+	fan  int // deliveries per event: 1, or every endpoint with fan-out
 	sent []atomic.Int64
 
 	stripes [64]sync.Mutex // guards arrived and idHash of seq%64
@@ -30,18 +33,27 @@ type Tracker struct {
 	last       atomic.Int64 // last first-arrival (last unique delivery)
 }
 
-// NewTracker tracks sequence numbers 0..n-1 with times relative to base.
-func NewTracker(base time.Time, n int) *Tracker {
+// NewTracker tracks sequence numbers 0..n-1, one delivery each, with
+// times relative to base.
+func NewTracker(base time.Time, n int) *Tracker { return NewFanTracker(base, n, 1) }
+
+// NewFanTracker tracks sequence numbers 0..n-1 with fan deliveries each:
+// event seq's delivery to receiver i is delivery seq*fan + i.
+func NewFanTracker(base time.Time, n, fan int) *Tracker {
 	return &Tracker{
 		base:    base,
+		fan:     fan,
 		sent:    make([]atomic.Int64, n),
-		arrived: make([]int64, n),
-		idHash:  make([]uint64, n),
+		arrived: make([]int64, n*fan),
+		idHash:  make([]uint64, n*fan),
 	}
 }
 
-// Len is how many sequence numbers the tracker holds.
+// Len is how many sequence numbers (events) the tracker holds.
 func (t *Tracker) Len() int { return len(t.sent) }
+
+// Deliveries is how many deliveries the tracker expects at most.
+func (t *Tracker) Deliveries() int { return len(t.arrived) }
 
 func (t *Tracker) now() int64 { return int64(time.Since(t.base)) + 1 }
 
@@ -51,15 +63,17 @@ func (t *Tracker) Sent(seq int) { t.sent[seq].Store(t.now()) }
 // SentAt is when seq was sent (zero if never).
 func (t *Tracker) SentAt(seq int) time.Duration { return time.Duration(t.sent[seq].Load() - 1) }
 
-// Arrive records a request for seq with delivery id id; seq < 0 means the
-// body had no sequence number.
-func (t *Tracker) Arrive(seq int, id string) {
+// Arrive records a request for seq at receiver slot with delivery id id;
+// seq < 0 means the body had no sequence number. slot only counts with
+// fan-out.
+func (t *Tracker) Arrive(seq, slot int, id string) {
 	now := t.now()
 	t.total.Add(1)
-	if seq < 0 || seq >= len(t.arrived) {
+	if seq < 0 || seq >= len(t.sent) {
 		t.unknown.Add(1)
 		return
 	}
+	seq = seq*t.fan + slot%t.fan
 	h := fnv.New64a()
 	h.Write([]byte(id))
 	sum := h.Sum64() | 1 // never zero, so zero means "unset"
@@ -89,8 +103,9 @@ func (t *Tracker) Arrive(seq int, id string) {
 	}
 }
 
-// ArrivedAt is when seq first arrived (zero if never).
-func (t *Tracker) ArrivedAt(seq int) time.Duration {
+// ArrivedAt is when delivery d first arrived (zero if never).
+func (t *Tracker) ArrivedAt(d int) time.Duration {
+	seq := d
 	mu := &t.stripes[seq%len(t.stripes)]
 	mu.Lock()
 	defer mu.Unlock()
@@ -121,24 +136,27 @@ func (t *Tracker) Unique() int64 { return t.unique.Load() }
 // (zero if nothing arrived).
 func (t *Tracker) LastArrival() time.Duration { return time.Duration(t.last.Load() - 1) }
 
-// FirstAttemptLatencies returns, for every sequence number both sent and
+// FirstAttemptLatencies returns, for every delivery both sent and
 // arrived, arrival minus send.
 func (t *Tracker) FirstAttemptLatencies() []time.Duration { return t.FirstAttemptLatenciesOf(nil) }
 
-// FirstAttemptLatenciesOf is FirstAttemptLatencies for the sequence numbers
-// keep accepts (all when keep is nil).
+// FirstAttemptLatenciesOf is FirstAttemptLatencies for the deliveries of
+// the sequence numbers keep accepts (all when keep is nil).
 func (t *Tracker) FirstAttemptLatenciesOf(keep func(seq int) bool) []time.Duration {
-	out := make([]time.Duration, 0, len(t.sent))
+	out := make([]time.Duration, 0, len(t.arrived))
 	for seq := range t.sent {
 		if keep != nil && !keep(seq) {
 			continue
 		}
 		s := t.sent[seq].Load()
-		a := t.ArrivedAt(seq) + 1
-		if s == 0 || a == 0 {
+		if s == 0 {
 			continue
 		}
-		out = append(out, time.Duration(int64(a)-s))
+		for d := seq * t.fan; d < (seq+1)*t.fan; d++ {
+			if a := t.ArrivedAt(d) + 1; a != 0 {
+				out = append(out, time.Duration(int64(a)-s))
+			}
+		}
 	}
 	return out
 }
