@@ -26,7 +26,7 @@ type Report struct {
 	Isolation *IsolationResult `json:"isolation,omitempty"`
 	// Matrix is the matrix scenario: a report per run.
 	Matrix *MatrixResult `json:"matrix,omitempty"`
-	Serve     *ServeResult     `json:"serve,omitempty"`
+	Serve  *ServeResult  `json:"serve,omitempty"`
 
 	CPUProfile      string   `json:"cpu_profile,omitempty"` // serve's CPU profile, when one was written
 	BenchCPUSeconds float64  `json:"bench_cpu_seconds"`     // this process, which shares the machine
