@@ -41,7 +41,7 @@ type Store interface {
 	EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams) ([]store.ClaimedEndpoint, error)
 	EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams) ([]string, error)
 	EndpointRelease(ctx context.Context, p store.EndpointReleaseParams) (bool, error)
-	DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error)
+	DeliveriesDueBatch(ctx context.Context, ps []store.DeliveriesDueParams) ([][]store.DueDelivery, error)
 	DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error
 	Prune(ctx context.Context, p store.PruneParams) (int, error)
 	QueueExpire(ctx context.Context, p store.QueueExpireParams) (int, error)
@@ -130,6 +130,7 @@ type Dispatcher struct {
 
 	wake       chan struct{}
 	completer  *completer
+	fetcher    *fetcher
 	claimWatch watchState
 	stalled    atomic.Pointer[stall]
 	plan       atomic.Pointer[shutdownPlan] // set when shutdown begins
@@ -154,6 +155,7 @@ func New(s Store, client *http.Client, box *secretbox.Box, signer *signing.Signe
 	}
 	d.logErr = &errorLog{d: d, interval: 10 * time.Second, last: map[string]*errorSeen{}}
 	d.completer = newCompleter(s, log, m, cfg.RecordInterval, cfg.RecordBatch, cfg.RecordBacklog)
+	d.fetcher = newFetcher(s, fetchBatch)
 	return d
 }
 
@@ -176,6 +178,9 @@ func (d *Dispatcher) Notify(endpointIDs []string) {
 		signal(d.wake)
 	}
 }
+
+// fetchBatch is the most endpoints' reads answered from one transaction.
+const fetchBatch = 256
 
 // shutdownPlan splits ShutdownTimeout, counted from the stop signal: in-
 // flight requests may finish until sendsEnd, then are cancelled; workers
@@ -209,6 +214,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	go func() {
 		d.completer.run(recordCtx, func() time.Time { return d.plan.Load().end })
 		close(recorded)
+	}()
+	fetchCtx, stopFetching := context.WithCancel(context.WithoutCancel(ctx))
+	fetched := make(chan struct{})
+	go func() {
+		d.fetcher.run(fetchCtx)
+		close(fetched)
 	}()
 
 	var wg sync.WaitGroup
@@ -247,6 +258,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	stopWatching()
 	wg.Wait()
+	stopFetching()
+	<-fetched
 	stopRecording()
 	<-recorded
 	d.log.Info("dispatcher stopped")

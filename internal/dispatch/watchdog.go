@@ -137,6 +137,12 @@ func (d *Dispatcher) findStall(now time.Time) *stall {
 			found = append(found, stuck{last, what})
 		}
 	}
+	if n := d.fetcher.backlog(); n > 0 {
+		last := time.Unix(0, d.fetcher.progress.Load())
+		if now.Sub(last) > d.cfg.StallAfter {
+			found = append(found, stuck{last, fmt.Sprintf("fetcher: %d reads of due deliveries waiting (for %s)", n, now.Sub(last).Round(time.Second))})
+		}
+	}
 	d.mu.Lock()
 	for id, w := range d.workers {
 		check("endpoint "+id, &w.watch)

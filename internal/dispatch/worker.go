@@ -29,6 +29,7 @@ type worker struct {
 	stopCh     chan struct{} // closed when the lease was lost
 	stopOnce   sync.Once
 	finished   chan sendDone // capacity MaxInFlightPerEndpoint: a send never waits to hand back
+	fetched    chan fetchResult // capacity 1: the answer to the one read outstanding
 
 	recMu       sync.Mutex
 	recordedIDs []string
@@ -44,6 +45,11 @@ type loopState struct {
 	queue   []store.DueDelivery
 	sending int
 	want    bool // there may be due work not fetched yet
+	// fetching: a read is with the fetcher. posGen counts resets of pos, so
+	// that a read answered after a reset does not move pos past work that
+	// became due behind it.
+	fetching bool
+	posGen   int
 	// stopping: no new requests; the worker ends once what it started is
 	// settled. lost: the lease is gone, so nothing is given back.
 	stopping, lost bool
@@ -74,6 +80,7 @@ func newWorker(d *Dispatcher, ep *endpointState) *worker {
 		recordedCh: make(chan struct{}, 1),
 		stopCh:     make(chan struct{}),
 		finished:   make(chan sendDone, d.cfg.MaxInFlightPerEndpoint),
+		fetched:    make(chan fetchResult, 1),
 		loop:       loopState{tracked: map[string]bool{}, want: true, lastRescan: time.Now()},
 	}
 }
@@ -135,7 +142,7 @@ func (w *worker) run(ctx, sendCtx context.Context, abandon <-chan struct{}) {
 				return
 			}
 		} else {
-			w.fill(ctx, limit)
+			w.fill(limit)
 			w.startSends(sendCtx, limit)
 			if done := w.idle(limit); done {
 				return
@@ -175,7 +182,14 @@ func (w *worker) forgetQueue() {
 	for _, q := range l.queue {
 		delete(l.tracked, q.ID)
 	}
-	l.queue, l.pos = nil, nil
+	l.queue = nil
+	w.resetPos()
+}
+
+// resetPos makes the next read start from the head of the due order.
+func (w *worker) resetPos() {
+	w.loop.pos = nil
+	w.loop.posGen++
 }
 
 // readAhead is how many deliveries a worker fetches beyond those it can
@@ -188,14 +202,14 @@ func (w *worker) readAhead(limit int) int {
 	return 4 * limit
 }
 
-// fill reads due deliveries when there may be some and the queue has run
-// below what the cap lets start.
-func (w *worker) fill(ctx context.Context, limit int) {
+// fill asks the fetcher for due deliveries when there may be some and the
+// queue has run below what the cap lets start; the answer comes back
+// through wait.
+func (w *worker) fill(limit int) {
 	l := &w.loop
-	if !l.want || l.backoff != nil || l.sending+len(l.queue) >= limit {
+	if l.fetching || !l.want || l.backoff != nil || l.sending+len(l.queue) >= limit {
 		return
 	}
-	d := w.d
 	n := w.readAhead(limit) - l.sending - len(l.queue)
 	after, extra := l.pos, 0
 	if w.ep.strictOrder {
@@ -205,29 +219,43 @@ func (w *worker) fill(ctx context.Context, limit int) {
 		// From the head, past what is already held.
 		after, extra, l.lastRescan = nil, len(l.tracked), time.Now()
 	}
-	w.watch.set("reading due deliveries")
-	due, err := d.store.DeliveriesDue(ctx, store.DeliveriesDueParams{
-		EndpointID: w.ep.id, Now: d.clock.Now(), Limit: n + extra, After: after, StrictOrder: w.ep.strictOrder,
+	l.fetching, l.want = true, false
+	w.d.fetcher.add(w, l.posGen, store.DeliveriesDueParams{
+		EndpointID: w.ep.id, Now: w.d.clock.Now(), Limit: n + extra, After: after, StrictOrder: w.ep.strictOrder,
 	})
-	if err != nil {
+}
+
+// takeFetched queues what a read found.
+func (w *worker) takeFetched(ctx context.Context, r fetchResult) {
+	l := &w.loop
+	d := w.d
+	l.fetching = false
+	if r.err != nil {
 		if ctx.Err() == nil {
-			d.logErr.Error("read due deliveries", "endpoint", w.ep.id, "err", err)
+			d.logErr.Error("read due deliveries", "endpoint", w.ep.id, "err", r.err)
 		}
 		l.backoff = time.After(time.Second)
 		return
 	}
-	l.want = len(due) == n+extra && !w.ep.strictOrder
+	if l.stopping || l.disable != "" {
+		return
+	}
+	due := r.due
+	// A full answer means there may be more; a poke meanwhile said so too.
+	l.want = l.want || (len(due) == r.p.Limit && !w.ep.strictOrder)
 	if len(due) > 0 && due[len(due)-1].SecretVersion > w.ep.target.version {
 		// Rotated or edited since we loaded it: what follows is signed and
 		// sent with the new secrets and URL.
 		if err := w.reload(ctx); err != nil {
 			d.logErr.Error("reload endpoint", "endpoint", w.ep.id, "err", err)
-			l.backoff, l.pos = time.After(time.Second), nil
+			l.backoff = time.After(time.Second)
+			w.resetPos()
 			return
 		}
 	}
+	keepPos := !w.ep.strictOrder && r.gen == l.posGen
 	for _, dd := range due {
-		if !w.ep.strictOrder {
+		if keepPos {
 			p := dd.Position
 			l.pos = &p
 		}
@@ -271,7 +299,7 @@ func (w *worker) startSends(sendCtx context.Context, limit int) {
 // lease was given back and the worker is done.
 func (w *worker) idle(limit int) bool {
 	l := &w.loop
-	if l.sending > 0 || len(l.tracked) > 0 || (l.want && limit > 0) || l.backoff != nil {
+	if l.sending > 0 || len(l.tracked) > 0 || (l.want && limit > 0) || l.fetching || l.backoff != nil {
 		l.idleSince = time.Time{}
 		return false
 	}
@@ -291,7 +319,8 @@ func (w *worker) idle(limit int) bool {
 	}
 	// Work arrived between our last look and the release, maybe behind
 	// pos: look again from the head.
-	l.want, l.pos = true, nil
+	l.want = true
+	w.resetPos()
 	l.idleReleases++
 	if l.idleReleases > 3 {
 		l.backoff = time.After(w.d.cfg.PollInterval)
@@ -329,15 +358,24 @@ func (w *worker) finish() {
 // wait blocks until something happens that the loop must act on.
 func (w *worker) wait(ctx context.Context, abandon <-chan struct{}) {
 	l := &w.loop
-	w.watch.update(w.describe(), len(l.tracked) > 0 || l.backoff != nil)
+	w.watch.update(w.describe(), len(l.tracked) > 0 || l.fetching || l.backoff != nil)
 	ctxDone := ctx.Done()
 	if l.stopping {
 		ctxDone = nil // already seen
 	}
+	// While a read is out, written results stay tracked: the read's view
+	// may predate their write and show them still pending, and only
+	// tracking keeps them from being sent again.
+	recordedCh := w.recordedCh
+	if l.fetching {
+		recordedCh = nil
+	}
 	select {
 	case r := <-w.finished:
 		w.handleResult(r)
-	case <-w.recordedCh:
+	case r := <-w.fetched:
+		w.takeFetched(ctx, r)
+	case <-recordedCh:
 		w.takeRecorded()
 	case <-w.pokeCh:
 		l.want = true
@@ -365,7 +403,7 @@ func (w *worker) handleResult(r sendDone) {
 	if r.out.abandoned {
 		// Nothing to record: it is due again, behind pos.
 		delete(l.tracked, r.dd.ID)
-		l.pos = nil
+		w.resetPos()
 		return
 	}
 	if reason := w.complete(r); reason != "" && l.disable == "" {
@@ -398,6 +436,8 @@ func (w *worker) describe() string {
 		return fmt.Sprintf("waiting for %d requests in flight to %s", l.sending, w.ep.target.url)
 	case len(l.tracked) > len(l.queue):
 		return fmt.Sprintf("waiting for %d results to be written", len(l.tracked)-len(l.queue))
+	case l.fetching:
+		return fmt.Sprintf("waiting for due deliveries to be read (%d reads queued)", w.d.fetcher.backlog())
 	case l.backoff != nil:
 		return "pausing after a database error"
 	case l.stopping:

@@ -87,6 +87,9 @@ type Store interface {
 	// DeliveriesDue lists an endpoint's pending deliveries that are due, in
 	// the order they must start: due time, then publish order.
 	DeliveriesDue(ctx context.Context, p DeliveriesDueParams) ([]DueDelivery, error)
+	// DeliveriesDueBatch answers several DeliveriesDue at once, from one
+	// consistent view: the dispatcher gathers its workers' reads into one.
+	DeliveriesDueBatch(ctx context.Context, ps []DeliveriesDueParams) ([][]DueDelivery, error)
 	// DeliveriesRecord stores attempt results, many in one transaction.
 	DeliveriesRecord(ctx context.Context, results []AttemptResult) error
 

@@ -178,14 +178,38 @@ const dueColumns = `SELECT d.seq, d.id, v.id, d.event_type, v.data, v.created_at
 // event, in due order, continuing after p.After. One query text for every
 // call, so it is prepared once.
 func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
+	return due(ctx, s.rd, p)
+}
+
+// DeliveriesDueBatch answers many DeliveriesDue in one read transaction.
+// Under load the database changes between any two reads, and SQLite drops
+// a reader's page cache when it starts a transaction on a changed
+// database: one transaction per endpoint re-read the same index and table
+// pages from the file every time, one per batch reads them once.
+func (s *Store) DeliveriesDueBatch(ctx context.Context, ps []store.DeliveriesDueParams) ([][]store.DueDelivery, error) {
+	out := make([][]store.DueDelivery, len(ps))
+	err := s.read(ctx, func(tx *wtx) error {
+		for i, p := range ps {
+			d, err := due(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			out[i] = d
+		}
+		return nil
+	})
+	return out, err
+}
+
+func due(ctx context.Context, q querier, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
 	if p.StrictOrder {
-		return s.dueStrict(ctx, p)
+		return dueStrict(ctx, q, p)
 	}
 	afterAt, afterSeq := int64(-1), int64(0)
 	if p.After != nil {
 		afterAt, afterSeq = ms(p.After.DueAt), p.After.Seq
 	}
-	return scanDue(s.rd.QueryContext(ctx, dueColumns+`
+	return scanDue(q.QueryContext(ctx, dueColumns+`
 		WHERE e.id = ?1 AND d.status = 'pending'
 		  AND d.next_attempt_at <= ?2 AND (d.next_attempt_at, d.seq) > (?3, ?4)
 		ORDER BY d.next_attempt_at, d.seq LIMIT ?5`, p.EndpointID, ms(p.Now), afterAt, afterSeq, p.Limit))
@@ -193,8 +217,8 @@ func (s *Store) DeliveriesDue(ctx context.Context, p store.DeliveriesDueParams) 
 
 // dueStrict returns the oldest pending delivery if it is due and not the
 // one the caller already holds (p.After).
-func (s *Store) dueStrict(ctx context.Context, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
-	due, err := scanDue(s.rd.QueryContext(ctx, dueColumns+`
+func dueStrict(ctx context.Context, q querier, p store.DeliveriesDueParams) ([]store.DueDelivery, error) {
+	due, err := scanDue(q.QueryContext(ctx, dueColumns+`
 		WHERE e.id = ? AND d.status = 'pending' ORDER BY d.seq LIMIT 1`, p.EndpointID))
 	if err != nil || len(due) == 0 {
 		return nil, err

@@ -318,6 +318,28 @@ func (s *Store) writeLocked(ctx context.Context, durable bool, fn func(*wtx) err
 	return nil
 }
 
+// read runs fn in one read-only transaction on a reader connection, with
+// statements from the readers' cache: a consistent view, and one
+// page-cache warm-up for many queries.
+func (s *Store) read(ctx context.Context, fn func(*wtx) error) error {
+	t, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = t.Rollback() }()
+	r := &wtx{tx: t, c: s.rd.c, stmts: map[string]*sql.Stmt{}}
+	if err := fn(r); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	for _, q := range r.misses {
+		_, _ = s.rd.c.get(ctx, q)
+	}
+	return nil
+}
+
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
