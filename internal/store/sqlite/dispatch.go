@@ -268,25 +268,11 @@ func (s *Store) DeliveriesRecord(ctx context.Context, results []store.AttemptRes
 }
 
 func (s *Store) recordTx(ctx context.Context, tx *wtx, results []store.AttemptResult) error {
-	sel, err := tx.stmt(ctx,
-		`SELECT d.seq, d.endpoint_seq, d.status, e.status, d.account_id, e.id, v.id, d.event_type, d.attempt_count
-		 FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq WHERE d.id = ?`)
+	rows, err := recordLoad(ctx, tx, results)
 	if err != nil {
 		return err
 	}
-	update, err := tx.stmt(ctx,
-		`UPDATE deliveries SET status = ?, next_attempt_at = ?, schedule_attempt = ?, attempt_count = attempt_count + 1,
-		   last_status_code = ?, last_error = ?, updated_at = ? WHERE seq = ?`)
-	if err != nil {
-		return err
-	}
-	insert, err := tx.stmt(ctx,
-		`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-
+	var updates, attempts [][]any
 	stats := map[[2]int64]*hourStats{}
 	queuedDelta := map[int64]int{}
 	type healthWrite struct {
@@ -296,35 +282,24 @@ func (s *Store) recordTx(ctx context.Context, tx *wtx, results []store.AttemptRe
 	health := map[string]healthWrite{}
 	for _, r := range results {
 		a := r.Attempt
-		var seq, epSeq int64
-		var old, epStatus, accountID, endpointID, eventID, eventType string
-		var attempts int
-		err := sel.QueryRowContext(ctx, r.DeliveryID).Scan(&seq, &epSeq, &old, &epStatus, &accountID, &endpointID, &eventID, &eventType, &attempts)
-		if err == sql.ErrNoRows {
+		row, ok := rows[r.DeliveryID]
+		if !ok {
 			continue // pruned meanwhile: nothing left to record against
 		}
-		if err != nil {
-			return err
-		}
-		status, next := recordedStatus(webhook.DeliveryStatus(old), r.Status, webhook.EndpointStatus(epStatus))
-		if status == webhook.StatusQueued && old != string(webhook.StatusQueued) {
-			queuedDelta[epSeq]++
-		} else if old == string(webhook.StatusQueued) && status != webhook.StatusQueued {
-			queuedDelta[epSeq]--
+		status, next := recordedStatus(row.status, r.Status, row.endpointStatus)
+		if status == webhook.StatusQueued && row.status != webhook.StatusQueued {
+			queuedDelta[row.endpointSeq]++
+		} else if row.status == webhook.StatusQueued && status != webhook.StatusQueued {
+			queuedDelta[row.endpointSeq]--
 		}
 		var nextAt sql.NullInt64
 		if next {
 			nextAt = sql.NullInt64{Int64: ms(r.NextAttemptAt), Valid: true}
 		}
-		if _, err := update.ExecContext(ctx, string(status), nextAt, r.ScheduleAttempt, a.StatusCode, a.Error,
-			ms(a.AttemptedAt), seq); err != nil {
-			return err
-		}
-		if _, err := insert.ExecContext(ctx, seq, ms(a.AttemptedAt), a.Duration.Milliseconds(), a.StatusCode,
-			a.Error, headersJSON(a.ResponseHeaders), []byte(a.ResponseBody)); err != nil {
-			return err
-		}
-		key := [2]int64{epSeq, ms(a.AttemptedAt.Truncate(time.Hour))}
+		updates = append(updates, []any{row.seq, string(status), nextAt, r.ScheduleAttempt, a.StatusCode, a.Error, ms(a.AttemptedAt)})
+		attempts = append(attempts, []any{row.seq, ms(a.AttemptedAt), a.Duration.Milliseconds(), a.StatusCode,
+			a.Error, headersJSON(a.ResponseHeaders), []byte(a.ResponseBody)})
+		key := [2]int64{row.endpointSeq, ms(a.AttemptedAt.Truncate(time.Hour))}
 		st := stats[key]
 		if st == nil {
 			st = &hourStats{}
@@ -336,14 +311,29 @@ func (s *Store) recordTx(ctx context.Context, tx *wtx, results []store.AttemptRe
 		}
 		// Operational events about operational events would loop when the
 		// operator's own endpoint is the one failing.
-		if status == webhook.StatusFailed && old == string(webhook.StatusPending) && !webhook.IsReservedEventType(eventType) {
+		if status == webhook.StatusFailed && row.status == webhook.StatusPending && !webhook.IsReservedEventType(row.eventType) {
 			if err := s.publishOperational(ctx, tx, webhook.EventTypeDeliveryFailed, webhook.DeliveryFailedData{
-				DeliveryID: r.DeliveryID, WebhookID: endpointID, AccountID: accountID, EventID: eventID, EventType: eventType,
-				AttemptCount: attempts + 1, LastStatusCode: a.StatusCode, LastError: a.Error, FailedAt: webhook.FormatTimestamp(a.AttemptedAt),
+				DeliveryID: r.DeliveryID, WebhookID: row.endpointID, AccountID: row.accountID, EventID: row.eventID, EventType: row.eventType,
+				AttemptCount: row.attempts + 1, LastStatusCode: a.StatusCode, LastError: a.Error, FailedAt: webhook.FormatTimestamp(a.AttemptedAt),
 			}, ms(a.AttemptedAt)); err != nil {
 				return err
 			}
 		}
+		// A delivery recorded twice in one batch sees its first result.
+		row.status, row.attempts = status, row.attempts+1
+	}
+	// Many rows per statement: per-statement overhead, not the b-tree
+	// work, was most of the cost of writing results one by one.
+	if err := execRows(ctx, tx, updates,
+		`UPDATE deliveries SET status = v.column2, next_attempt_at = v.column3, schedule_attempt = v.column4,
+		   attempt_count = attempt_count + 1, last_status_code = v.column5, last_error = v.column6, updated_at = v.column7
+		 FROM (VALUES %s) AS v WHERE deliveries.seq = v.column1`, 7); err != nil {
+		return err
+	}
+	if err := execRows(ctx, tx, attempts,
+		`INSERT INTO attempts (delivery_seq, attempted_at, duration_ms, status_code, error, response_headers, response_body)
+		 VALUES %s`, 7); err != nil {
+		return err
 	}
 	for epSeq, d := range queuedDelta {
 		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET queued_count = queued_count + ? WHERE seq = ?`, d, epSeq); err != nil {
@@ -361,6 +351,87 @@ func (s *Store) recordTx(ctx context.Context, tx *wtx, results []store.AttemptRe
 		}
 	}
 	return writeStats(ctx, tx, stats)
+}
+
+// recordRow is what recording a result needs to know about its delivery.
+type recordRow struct {
+	seq, endpointSeq                          int64
+	status                                    webhook.DeliveryStatus
+	endpointStatus                            webhook.EndpointStatus
+	accountID, endpointID, eventID, eventType string
+	attempts                                  int
+}
+
+// recordLoad reads the deliveries the results are about, many per query.
+func recordLoad(ctx context.Context, tx *wtx, results []store.AttemptResult) (map[string]*recordRow, error) {
+	out := make(map[string]*recordRow, len(results))
+	ids := make([]any, len(results))
+	for i, r := range results {
+		ids[i] = r.DeliveryID
+	}
+	for _, n := range chunkSizes(len(ids)) {
+		chunk := ids[:n]
+		ids = ids[n:]
+		rows, err := tx.QueryContext(ctx,
+			`SELECT d.id, d.seq, d.endpoint_seq, d.status, e.status, d.account_id, e.id, v.id, d.event_type, d.attempt_count
+			 FROM deliveries d JOIN endpoints e ON e.seq = d.endpoint_seq JOIN events v ON v.seq = d.event_seq
+			 WHERE d.id IN (`+placeholders(n)+`)`, chunk...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, status, epStatus string
+			r := &recordRow{}
+			if err := rows.Scan(&id, &r.seq, &r.endpointSeq, &status, &epStatus, &r.accountID, &r.endpointID, &r.eventID,
+				&r.eventType, &r.attempts); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.status, r.endpointStatus = webhook.DeliveryStatus(status), webhook.EndpointStatus(epStatus)
+			out[id] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// execRows runs q once per chunk of rows, q's %s replaced by a VALUES list
+// of that many rows of width columns. Chunk sizes come from a short fixed
+// list, so every statement text is prepared once and cached.
+func execRows(ctx context.Context, tx *wtx, rows [][]any, q string, width int) error {
+	for _, n := range chunkSizes(len(rows)) {
+		args := make([]any, 0, n*width)
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		rows = rows[n:]
+		values := strings.TrimSuffix(strings.Repeat("("+placeholders(width)+"), ", n), ", ")
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(q, values), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkSizes splits n into statement sizes from {64, 16, 4, 1}, largest
+// first.
+func chunkSizes(n int) []int {
+	var out []int
+	for _, size := range []int{64, 16, 4, 1} {
+		for n >= size {
+			out = append(out, size)
+			n -= size
+		}
+	}
+	return out
+}
+
+// placeholders is n comma-separated question marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // recordedStatus decides what an attempt's result does to a delivery that
@@ -413,11 +484,10 @@ func (s *Store) Prune(ctx context.Context, p store.PruneParams) (int, error) {
 			return err
 		}
 		most = len(seqs)
-		for len(seqs) > 0 {
-			chunk := seqs[:min(len(seqs), 500)]
-			seqs = seqs[len(chunk):]
-			if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (?`+
-				strings.Repeat(`, ?`, len(chunk)-1)+`)`, chunk...); err != nil {
+		for _, n := range chunkSizes(len(seqs)) {
+			chunk := seqs[:n]
+			seqs = seqs[n:]
+			if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE delivery_seq IN (`+placeholders(n)+`)`, chunk...); err != nil {
 				return err
 			}
 		}

@@ -308,12 +308,10 @@ func (s *Store) writeLocked(ctx context.Context, durable bool, fn func(*wtx) err
 		return err
 	}
 	// Cache what this transaction had to prepare, now that the writer's
-	// connection is free. Queries built per call (IN lists of varying
-	// length) are not worth keeping.
+	// connection is free. Lists of values come in a few fixed sizes
+	// (chunkSizes), so every query text is worth keeping.
 	for _, q := range w.misses {
-		if !strings.Contains(q, "IN (?,") {
-			_, _ = s.wc.get(ctx, q)
-		}
+		_, _ = s.wc.get(ctx, q)
 	}
 	return nil
 }

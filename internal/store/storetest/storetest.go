@@ -93,6 +93,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("DeliveryPagesStable", func(t *testing.T) { t.Parallel(); testDeliveryPages(t, open) })
 	t.Run("ClaimAndLease", func(t *testing.T) { t.Parallel(); testClaim(t, open) })
 	t.Run("DueOrderAndRecord", func(t *testing.T) { t.Parallel(); testDueAndRecord(t, open) })
+	t.Run("DueBatch", func(t *testing.T) { t.Parallel(); testDueBatch(t, open) })
 	t.Run("ReleaseRace", func(t *testing.T) { t.Parallel(); testReleaseRace(t, open) })
 	t.Run("ReplayAndTest", func(t *testing.T) { t.Parallel(); testReplayAndTest(t, open) })
 	t.Run("DeleteEndpoint", func(t *testing.T) { t.Parallel(); testDelete(t, open) })
@@ -102,6 +103,57 @@ func Exercise(t *testing.T, open Opener) {
 	exerciseEdit(t, open)
 	exerciseOperator(t, open)
 	exerciseOps(t, open)
+}
+
+// testDueBatch: one batch of reads answers each read exactly as it would
+// alone, continuation and strict order included, in the order asked.
+func testDueBatch(t *testing.T, open Opener) {
+	b := setup(t, open)
+	a := b.endpoint(t, b.acc.ID, "generation.completed")
+	c := b.endpoint(t, b.acc.ID, "*")
+	strict := true
+	_, err := b.s.EndpointUpdate(b.ctx, store.EndpointUpdateParams{AccountID: b.acc.ID, ID: c.ID, StrictOrder: &strict, Now: t0})
+	must(t, err)
+	for i := range 5 {
+		ev := b.event("generation.completed")
+		ev.Data = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+		b.publish(t, t0.Add(time.Duration(i)*time.Millisecond), ev)
+	}
+	now := t0.Add(time.Second)
+	first2, err := b.s.DeliveriesDue(b.ctx, store.DeliveriesDueParams{EndpointID: a.ID, Now: now, Limit: 2})
+	must(t, err)
+	ps := []store.DeliveriesDueParams{
+		{EndpointID: a.ID, Now: now, Limit: 10},
+		{EndpointID: c.ID, Now: now, Limit: 10, StrictOrder: true},
+		{EndpointID: a.ID, Now: now, Limit: 2, After: &first2[1].Position},
+		{EndpointID: "wh_missing", Now: now, Limit: 10},
+		{EndpointID: a.ID, Now: t0.Add(-time.Second), Limit: 10},
+	}
+	got, err := b.s.DeliveriesDueBatch(b.ctx, ps)
+	must(t, err)
+	if len(got) != len(ps) {
+		t.Fatalf("%d answers to %d reads", len(got), len(ps))
+	}
+	for i, p := range ps {
+		alone, err := b.s.DeliveriesDue(b.ctx, p)
+		must(t, err)
+		ids := func(ds []store.DueDelivery) []string {
+			var out []string
+			for _, d := range ds {
+				out = append(out, d.ID)
+			}
+			return out
+		}
+		if !slices.Equal(ids(got[i]), ids(alone)) {
+			t.Fatalf("read %d in a batch = %v, alone = %v", i, ids(got[i]), ids(alone))
+		}
+	}
+	if len(got[0]) != 5 || len(got[1]) != 1 || len(got[2]) != 2 || len(got[3]) != 0 || len(got[4]) != 0 {
+		t.Fatalf("answer sizes %d %d %d %d %d, want 5 1 2 0 0", len(got[0]), len(got[1]), len(got[2]), len(got[3]), len(got[4]))
+	}
+	if empty, err := b.s.DeliveriesDueBatch(b.ctx, nil); err != nil || len(empty) != 0 {
+		t.Fatalf("an empty batch: %v %v", empty, err)
+	}
 }
 
 func testAccounts(t *testing.T, open Opener) {
