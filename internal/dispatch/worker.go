@@ -28,7 +28,7 @@ type worker struct {
 	recordedCh chan struct{} // the completer settled results: see recordedIDs
 	stopCh     chan struct{} // closed when the lease was lost
 	stopOnce   sync.Once
-	finished   chan sendDone // capacity MaxInFlightPerEndpoint: a send never waits to hand back
+	finished   chan sendDone    // capacity MaxInFlightPerEndpoint: a send never waits to hand back
 	fetched    chan fetchResult // capacity 1: the answer to the one read outstanding
 
 	recMu       sync.Mutex
@@ -317,6 +317,12 @@ func (w *worker) idle(limit int) bool {
 	if w.release(false) {
 		return true
 	}
+	if limit == 0 {
+		// Paused, yet work is due: an owner's action half-opened the
+		// breaker in the database (its probe goes at once). Our copy of the
+		// health is otherwise current, every result being written.
+		w.refreshHealth()
+	}
 	// Work arrived between our last look and the release, maybe behind
 	// pos: look again from the head.
 	l.want = true
@@ -511,6 +517,18 @@ const (
 	// bookkeepingTimeout bounds a release or a disable.
 	bookkeepingTimeout = 2 * time.Second
 )
+
+// refreshHealth takes the endpoint's health from the store.
+func (w *worker) refreshHealth() {
+	ctx, cancel := w.d.bookkeepingCtx()
+	defer cancel()
+	c, err := w.d.store.EndpointReload(ctx, store.EndpointReloadParams{EndpointID: w.ep.id, Now: w.d.clock.Now()})
+	if err != nil {
+		w.d.logErr.Error("reload endpoint health", "endpoint", w.ep.id, "err", err)
+		return
+	}
+	w.ep.health = c.Health
+}
 
 // reload loads the endpoint's URL, ordering and secrets again.
 func (w *worker) reload(ctx context.Context) error {

@@ -126,8 +126,9 @@ type Store interface {
 	// expire after the grace period (at once when it is zero).
 	EndpointRotateSecret(ctx context.Context, p EndpointRotateSecretParams) error
 	// EndpointReload re-reads what a dispatcher holding the endpoint uses
-	// to send (URL, ordering, secrets valid now): a DueDelivery carrying a
-	// newer SecretVersion than the one held tells it to.
+	// to send (URL, ordering, secrets valid now, health): a DueDelivery
+	// carrying a newer SecretVersion than the one held tells it to, and an
+	// owner's action can half-open the breaker of an endpoint it holds.
 	EndpointReload(ctx context.Context, p EndpointReloadParams) (ClaimedEndpoint, error)
 	// DeliveriesRecover re-sends an endpoint's failed deliveries created in
 	// [Since, Until): pending, due now, with a fresh retry schedule.

@@ -230,7 +230,7 @@ func (s *Store) DeliveryReplay(ctx context.Context, p store.DeliveryReplayParams
 		if n, _ := res.RowsAffected(); n == 0 {
 			return webhook.ErrNotFound
 		}
-		if err := lowerNextDue(ctx, tx, map[int64]bool{epSeq: true}, now); err != nil {
+		if err := ownerAction(ctx, tx, epSeq, now, now); err != nil {
 			return err
 		}
 		d, err = s.deliveryGet(ctx, tx, p.AccountID, p.EndpointID, p.ID, false)
@@ -264,7 +264,7 @@ func (s *Store) DeliveryCreateTest(ctx context.Context, p store.DeliveryCreateTe
 			p.DeliveryID, p.AccountID, epSeq, eventSeq, webhook.EventTypeTest, now, now, now); err != nil {
 			return mapErr(err)
 		}
-		if err := lowerNextDue(ctx, tx, map[int64]bool{epSeq: true}, now); err != nil {
+		if err := ownerAction(ctx, tx, epSeq, now, now); err != nil {
 			return err
 		}
 		d, err = s.deliveryGet(ctx, tx, p.AccountID, p.EndpointID, p.DeliveryID, false)

@@ -152,7 +152,7 @@ func (s *Store) DeliveriesQueuedDeliver(ctx context.Context, p store.DeliveriesQ
 				seq).Scan(&oldest); err != nil {
 				return err
 			}
-			return lowerNextDue(ctx, tx, map[int64]bool{seq: true}, oldest)
+			return ownerAction(ctx, tx, seq, oldest, now)
 		}
 		return nil
 	})

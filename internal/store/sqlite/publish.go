@@ -205,6 +205,19 @@ func subscribers(ctx context.Context, tx *wtx, accountID, eventType string) ([]t
 	return out, rows.Err()
 }
 
+// ownerAction makes an endpoint's work due at `at` because its owner
+// asked (replay, recover, Send test event, Deliver queued events): such an
+// action is sent at once and is the circuit breaker's probe, so an open
+// breaker becomes half-open now. Success closes it; failure opens it again
+// for the next, longer cool-down.
+func ownerAction(ctx context.Context, tx *wtx, endpointSeq, at, now int64) error {
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE endpoints SET breaker_open_until = ?1 WHERE seq = ?2 AND breaker_open_until > ?1`, now, endpointSeq); err != nil {
+		return fmt.Errorf("open the breaker for a probe: %w", err)
+	}
+	return lowerNextDue(ctx, tx, map[int64]bool{endpointSeq: true}, at)
+}
+
 // lowerNextDue tells claimers that these endpoints have work due at `at`.
 // It only ever lowers next_due_at, so it cannot hide other due work.
 func lowerNextDue(ctx context.Context, tx *wtx, endpoints map[int64]bool, at int64) error {

@@ -124,7 +124,12 @@ func openFile(path string) (*Store, error) {
 		q.Set("mode", "rw")
 		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn([]string{"cache_size(-32000)"}, "immediate"))
+	// Memory goes to the writer's page cache, which keeps what it wrote:
+	// the indexes of the deliveries table are written on every publish and
+	// every result. A reader's cache is emptied each time it starts a
+	// transaction after a write, which under load is every time; a small
+	// one serves the pages of one transaction. 64 MB + 4 × 4 MB.
+	w, err := sql.Open("sqlite", dsn([]string{"cache_size(-64000)"}, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -137,7 +142,7 @@ func openFile(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, classify(err))
 	}
-	r, err := sql.Open("sqlite", dsn([]string{"cache_size(-16000)", "query_only(1)"}, ""))
+	r, err := sql.Open("sqlite", dsn([]string{"cache_size(-4000)", "query_only(1)"}, ""))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)

@@ -97,11 +97,16 @@ func (s *Store) EndpointRotateSecret(ctx context.Context, p store.EndpointRotate
 func (s *Store) EndpointReload(ctx context.Context, p store.EndpointReloadParams) (store.ClaimedEndpoint, error) {
 	var c store.ClaimedEndpoint
 	var seq, created int64
-	if err := s.rd.QueryRowContext(ctx, `SELECT seq, id, account_id, url, strict_order, created_at, secret_version FROM endpoints WHERE id = ?`,
-		p.EndpointID).Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder, &created, &c.SecretVersion); err != nil {
+	var openUntil, lastSuccess sql.NullInt64
+	h := &c.Health
+	if err := s.rd.QueryRowContext(ctx, `SELECT seq, id, account_id, url, strict_order, created_at, secret_version,
+		  consecutive_failures, breaker_trips, breaker_open_until, failed_deliveries, last_success_at FROM endpoints WHERE id = ?`,
+		p.EndpointID).Scan(&seq, &c.ID, &c.AccountID, &c.URL, &c.StrictOrder, &created, &c.SecretVersion,
+		&h.ConsecutiveFailures, &h.BreakerTrips, &openUntil, &h.FailedDeliveries, &lastSuccess); err != nil {
 		return c, fmt.Errorf("reload endpoint: %w", mapErr(err))
 	}
 	c.CreatedAt = fromMS(created)
+	h.BreakerOpenUntil, h.LastSuccessAt = fromNullMS(openUntil), fromNullMS(lastSuccess)
 	secrets, err := validSecrets(ctx, s.rd, seq, ms(p.Now))
 	if err != nil {
 		return c, fmt.Errorf("reload endpoint: %w", err)
@@ -132,7 +137,7 @@ func (s *Store) DeliveriesRecover(ctx context.Context, p store.DeliveriesRecover
 			return err
 		}
 		if n, _ = res.RowsAffected(); n > 0 {
-			return lowerNextDue(ctx, tx, map[int64]bool{seq: true}, now)
+			return ownerAction(ctx, tx, seq, now, now)
 		}
 		return nil
 	})
