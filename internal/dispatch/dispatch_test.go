@@ -410,6 +410,11 @@ func TestRetryAfterHonouredWithinBounds(t *testing.T) {
 		{429, "90", 90 * time.Second},
 		{503, "3600", 2 * time.Minute}, // clamped to twice the scheduled 1m
 		{429, "1", time.Minute},        // never sooner than scheduled
+		// Absurd values slow us down as much as allowed, no more: a week,
+		// beyond int64, and an HTTP date years ahead are all twice 1m.
+		{503, "604801", 2 * time.Minute},
+		{429, "999999999999999999999", 2 * time.Minute},
+		{503, "Wed, 21 Oct 2099 07:28:00 GMT", 2 * time.Minute},
 	} {
 		t.Run(tc.retryAfter, func(t *testing.T) {
 			t.Parallel()
