@@ -416,11 +416,36 @@ func execRows(ctx context.Context, tx *wtx, rows [][]any, q string, width int) e
 	return nil
 }
 
+// rowBatch inserts or updates rows many per statement as they are added,
+// holding at most one statement's worth.
+type rowBatch struct {
+	q     string // with %s for the VALUES list
+	width int
+	rows  [][]any
+}
+
+func (b *rowBatch) add(ctx context.Context, tx *wtx, row ...any) error {
+	b.rows = append(b.rows, row)
+	if len(b.rows) < maxChunk {
+		return nil
+	}
+	return b.flush(ctx, tx)
+}
+
+func (b *rowBatch) flush(ctx context.Context, tx *wtx) error {
+	err := execRows(ctx, tx, b.rows, b.q, b.width)
+	b.rows = b.rows[:0]
+	return err
+}
+
+// maxChunk is the largest number of rows in one statement.
+const maxChunk = 64
+
 // chunkSizes splits n into statement sizes from {64, 16, 4, 1}, largest
 // first.
 func chunkSizes(n int) []int {
 	var out []int
-	for _, size := range []int{64, 16, 4, 1} {
+	for _, size := range []int{maxChunk, 16, 4, 1} {
 		for n >= size {
 			out = append(out, size)
 			n -= size

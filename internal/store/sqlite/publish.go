@@ -46,12 +46,10 @@ func (s *Store) publishTx(ctx context.Context, tx *wtx, p store.EventsPublishPar
 	if err != nil {
 		return err
 	}
-	insertDelivery, err := tx.stmt(ctx,
-		`INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, event_type, subject_id, status, next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
+	// Deliveries are inserted many per statement, as they accumulate: a
+	// fan-out batch can hold a hundred thousand.
+	deliveries := rowBatch{q: `INSERT INTO deliveries (id, account_id, endpoint_seq, event_seq, event_type, subject_id, status,
+		next_attempt_at, created_at, updated_at) VALUES %s`, width: 10}
 
 	subs, err := s.subs.snapshot(ctx, tx)
 	if err != nil {
@@ -92,7 +90,7 @@ func (s *Store) publishTx(ctx context.Context, tx *wtx, p store.EventsPublishPar
 			if !t.active {
 				status, next = webhook.StatusQueued, sql.NullInt64{}
 			}
-			if _, err := insertDelivery.ExecContext(ctx, webhook.NewID("dlv", p.Now), ev.AccountID, t.seq, eventSeq,
+			if err := deliveries.add(ctx, tx, webhook.NewID("dlv", p.Now), ev.AccountID, t.seq, eventSeq,
 				ev.Type, ev.SubjectID, string(status), next, now, now); err != nil {
 				return err
 			}
@@ -104,6 +102,10 @@ func (s *Store) publishTx(ctx context.Context, tx *wtx, p store.EventsPublishPar
 			}
 		}
 		results[i] = res
+	}
+	// Before the queue limit is applied: it drops the oldest queued rows.
+	if err := deliveries.flush(ctx, tx); err != nil {
+		return err
 	}
 	if err := addQueued(ctx, tx, queued, p.QueueMax, now); err != nil {
 		return err
