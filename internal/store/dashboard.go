@@ -11,8 +11,6 @@ import (
 // members' sign-in, server-side sessions and the hourly delivery counts
 // its chart draws.
 type DashboardStore interface {
-	// MemberGet returns one member of one account.
-	MemberGet(ctx context.Context, p MemberGetParams) (webhook.Member, error)
 	// MemberCredentials returns every membership with that (lower-case)
 	// email, oldest first, with its password hash: one person may belong
 	// to several accounts.
@@ -36,11 +34,6 @@ type DashboardStore interface {
 	// EndpointHourly returns an endpoint's hourly delivery counts from
 	// Since on, oldest first; hours without attempts are left out.
 	EndpointHourly(ctx context.Context, p EndpointHourlyParams) ([]HourlyCount, error)
-}
-
-type MemberGetParams struct {
-	AccountID string
-	ID        string
 }
 
 type MemberCredentialsParams struct {

@@ -5,22 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hookrelay/hookrelay/internal/store"
-	"github.com/hookrelay/hookrelay/internal/webhook"
 )
-
-// MemberGet returns one member of one account.
-func (s *Store) MemberGet(ctx context.Context, p store.MemberGetParams) (webhook.Member, error) {
-	m := webhook.Member{AccountID: p.AccountID}
-	var created int64
-	err := s.rd.QueryRowContext(ctx,
-		`SELECT id, email, role, created_at FROM members WHERE account_id = ? AND id = ?`, p.AccountID, p.ID).
-		Scan(&m.ID, &m.Email, &m.Role, &created)
-	if err != nil {
-		return m, fmt.Errorf("get member: %w", mapErr(err))
-	}
-	m.CreatedAt = fromMS(created)
-	return m, nil
-}
 
 // MemberCredentials returns every membership of an email, oldest first.
 func (s *Store) MemberCredentials(ctx context.Context, p store.MemberCredentialsParams) ([]store.MemberCredential, error) {
