@@ -133,8 +133,8 @@ var funcs = template.FuncMap{
 		}
 		return buf.String()
 	},
-	"ms": func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) },
-	"roleName": func(role string) string { return strings.ReplaceAll(role, "-", " ") },
+	"ms":          func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) },
+	"roleName":    func(role string) string { return strings.ReplaceAll(role, "-", " ") },
 	"statusClass": func(s any) string { return "status-" + fmt.Sprint(s) },
 	"code": func(c int) string {
 		if c == 0 {

@@ -81,22 +81,22 @@ func (d *Dashboard) createWebhook(q *request) error {
 
 type webhookData struct {
 	layout
-	Endpoint    webhook.Endpoint
-	Types       []webhook.EventType
-	Edit        endpointForm
-	Deliveries  []webhook.Delivery
-	Next        string
-	Status      string
-	EventType   string
-	Cursor      string
-	FilterTypes []string
-	Statuses    []webhook.DeliveryStatus
-	Window      string
-	Chart       chartView
-	Notice      string
-	Error       string
-	Rotation    *operations.Rotation
-	RecoverFrom string
+	Endpoint     webhook.Endpoint
+	Types        []webhook.EventType
+	Edit         endpointForm
+	Deliveries   []webhook.Delivery
+	Next         string
+	Status       string
+	EventType    string
+	Cursor       string
+	FilterTypes  []string
+	Statuses     []webhook.DeliveryStatus
+	Window       string
+	Chart        chartView
+	Notice       string
+	Error        string
+	Rotation     *operations.Rotation
+	RecoverFrom  string
 	GraceChoices []graceChoice
 }
 

@@ -185,7 +185,10 @@ func TestEndpointActions(t *testing.T) {
 	b := setup(t)
 	ep := b.endpoint(t, b.a)
 
-	refusal(t, func() error { _, err := b.ops.EndpointRotateSecret(b.ctx, b.a, ep.ID, operations.MaxGraceSeconds+1); return err }(),
+	refusal(t, func() error {
+		_, err := b.ops.EndpointRotateSecret(b.ctx, b.a, ep.ID, operations.MaxGraceSeconds+1)
+		return err
+	}(),
 		operations.Invalid, "grace_period_seconds: must be from 0 to 604800 (7 days), got 604801")
 	rot, err := b.ops.EndpointRotateSecret(b.ctx, b.a, ep.ID, 3600)
 	if err != nil {
@@ -331,7 +334,10 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil || k.Name != "ci" || len(k.Scopes) != 1 || !strings.HasPrefix(k.Key, "hrk_") || k.Prefix == "" || strings.Contains(k.Prefix, k.Key) {
 		t.Fatalf("created key %+v, %v", k, err)
 	}
-	refusal(t, func() error { _, err := b.ops.APIKeyRevoke(b.ctx, operations.Actor{Member: &owner}, b.b, k.ID); return err }(), operations.NotFound, "API key not found")
+	refusal(t, func() error {
+		_, err := b.ops.APIKeyRevoke(b.ctx, operations.Actor{Member: &owner}, b.b, k.ID)
+		return err
+	}(), operations.NotFound, "API key not found")
 	revoked, err := b.ops.APIKeyRevoke(b.ctx, operations.Actor{Member: &owner}, b.a, k.ID)
 	if err != nil || revoked.RevokedAt == nil {
 		t.Fatalf("revoke: %+v, %v", revoked, err)
