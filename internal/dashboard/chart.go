@@ -44,7 +44,7 @@ func buildChart(rows []store.HourlyCount, window string) chartView {
 	}
 	v.Summary = fmt.Sprintf("Attempts per hour over the last %s: %d succeeded, %d failed; %d deliveries delivered, %d gave up.",
 		period, v.Succeeded, v.Failed, v.Delivered, v.Exhausted)
-	scale := niceCeil(max(peak, 1))
+	scale := niceCeil(max(peak, 2)) // at least 2, so the middle gridline is a whole number
 	plotW, plotH := float64(chartW-padL-padR), float64(chartH-padT-padB)
 	n := max(len(rows), 1)
 	slot := plotW / float64(n)
