@@ -79,7 +79,8 @@ func scanAPIKey(row scanner) (int64, webhook.APIKey, error) {
 // APIKeyGet returns one key of one account.
 func (s *Store) APIKeyGet(ctx context.Context, p store.APIKeyGetParams) (webhook.APIKey, error) {
 	_, k, err := scanAPIKey(s.rd.QueryRowContext(ctx,
-		`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND account_id = ?`, p.ID, p.AccountID))
+		`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND account_id IS ?`, p.ID,
+		sql.NullString{String: p.AccountID, Valid: p.AccountID != ""}))
 	if err != nil {
 		return k, fmt.Errorf("get api key: %w", err)
 	}
