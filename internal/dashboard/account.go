@@ -55,15 +55,11 @@ func (d *Dashboard) renderAccount(q *request, status int, data accountData) erro
 // accountRefused shows the account page again with a refusal, or passes
 // on any other error.
 func (d *Dashboard) accountRefused(q *request, err error, data accountData) error {
-	e, ok := operations.AsError(err)
-	if !ok || e.Kind == operations.NotFound || e.Kind == operations.Forbidden {
+	msg, status, ok := shownAgain(err)
+	if !ok {
 		return err
 	}
-	data.Error = e.Error()
-	status := http.StatusBadRequest
-	if e.Kind == operations.Conflict {
-		status = http.StatusConflict
-	}
+	data.Error = msg
 	return d.renderAccount(q, status, data)
 }
 

@@ -3,7 +3,8 @@ package dashboard_test
 // Browser tests: the real service (app.Open: API, dashboard, intake,
 // dispatcher on SQLite) driven through Debian's chromium with chromedp,
 // as an owner and as a member. They skip, saying why, when chromium is not
-// installed; .ci/run installs it. HOOKRELAY_SCREENSHOTS=DIR saves the
+// installed, unless HOOKRELAY_REQUIRE_BROWSER is set (.ci/run installs
+// chromium and sets it, so CI never skips them silently). HOOKRELAY_SCREENSHOTS=DIR saves the
 // pages shown in docs/dashboard.md into DIR.
 
 import (
@@ -168,7 +169,11 @@ func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("browser tests skipped: chromium is not installed (apt-get install -y chromium; .ci/run does)")
+		const why = "chromium is not installed (apt-get install -y chromium; .ci/run does)"
+		if os.Getenv("HOOKRELAY_REQUIRE_BROWSER") != "" {
+			t.Fatal("HOOKRELAY_REQUIRE_BROWSER is set but " + why)
+		}
+		t.Skip("browser tests skipped: " + why)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),

@@ -42,6 +42,9 @@ type env struct {
 	OwnerB string
 	EpA    webhook.Endpoint
 	EpB    webhook.Endpoint
+
+	dbPath  string
+	handler http.Handler // the dashboard, for benchmarks without a network
 }
 
 type envOptions struct {
@@ -55,7 +58,8 @@ func setup(t testing.TB) *env { return setupWith(t, envOptions{}) }
 func setupWith(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "dash.db"))
+	dbPath := filepath.Join(t.TempDir(), "dash.db")
+	st, err := sqlite.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +72,7 @@ func setupWith(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{Store: st, Clock: clock.NewFake(time.Date(2026, 5, 12, 12, 0, 0, 0, time.UTC))}
+	e := &env{Store: st, dbPath: dbPath, Clock: clock.NewFake(time.Date(2026, 5, 12, 12, 0, 0, 0, time.UTC))}
 	e.Ops = operations.New(operations.Deps{Store: st, Catalog: intake.NewCatalog(st, time.Minute), Box: box,
 		CheckURL: ssrf.New(ssrf.Options{AllowLoopback: true}).CheckURL, Clock: e.Clock})
 	desc := "The generation finished successfully."
@@ -114,6 +118,7 @@ func setupWith(t testing.TB, o envOptions) *env {
 	if o.handler != nil {
 		h = o.handler(d)
 	}
+	e.handler = h
 	srv := httptest.NewUnstartedServer(h)
 	if o.tls {
 		srv.StartTLS()

@@ -92,7 +92,11 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, data 
 	_, _ = w.Write(buf.Bytes())
 }
 
+// secretView is what the "secret" template shows.
+type secretView struct{ ID, Label, Value string }
+
 var funcs = template.FuncMap{
+	"shown": func(id, label, value string) secretView { return secretView{id, label, value} },
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

@@ -212,16 +212,28 @@ func (d *Dashboard) done(q *request, outcome string, n int) error {
 // refused shows the endpoint's page again with a refusal of the
 // operations layer, or passes on any other error.
 func (d *Dashboard) refused(q *request, err error, extra webhookData) error {
-	e, ok := operations.AsError(err)
-	if !ok || e.Kind == operations.NotFound || e.Kind == operations.Forbidden {
+	msg, status, ok := shownAgain(err)
+	if !ok {
 		return err
 	}
-	extra.Error = e.Error()
-	status := http.StatusBadRequest
-	if e.Kind == operations.Conflict {
-		status = http.StatusConflict
-	}
+	extra.Error = msg
 	return d.renderWebhook(q, status, extra)
+}
+
+// shownAgain tells whether a refusal is shown on the page the form came
+// from (bad input, a conflict) with its status; not found and forbidden
+// get their own page.
+func shownAgain(err error) (string, int, bool) {
+	e, ok := operations.AsError(err)
+	switch {
+	case !ok:
+		return "", 0, false
+	case e.Kind == operations.Invalid:
+		return e.Error(), http.StatusBadRequest, true
+	case e.Kind == operations.Conflict:
+		return e.Error(), http.StatusConflict, true
+	}
+	return "", 0, false
 }
 
 func (d *Dashboard) updateEvents(q *request) error {
