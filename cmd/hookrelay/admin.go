@@ -138,7 +138,11 @@ var adminCmds = []adminCmd{
 				if *account == "" || *scopes == "" {
 					return errRequired("api-key create", "--account and --scopes")
 				}
-				k, err := e.ops.APIKeyCreate(ctx, operations.Operator, *account, name, splitList(*scopes))
+				list := splitList(*scopes)
+				if _, err := operations.Scopes(list); err != nil { // a bad flag is a usage error, whatever the account
+					return e.fail(err, "")
+				}
+				k, err := e.ops.APIKeyCreate(ctx, operations.Operator, *account, name, list)
 				if err != nil {
 					return e.fail(err, "hookrelay admin account list")
 				}

@@ -91,8 +91,19 @@ func (o *Ops) APIKeyCreate(ctx context.Context, by Actor, account string, name *
 	if err != nil {
 		return NewAPIKey{}, err
 	}
+	unique, err := Scopes(scopes)
+	if err != nil {
+		return NewAPIKey{}, err
+	}
+	return o.createKey(ctx, account, n, unique)
+}
+
+// Scopes checks an account key's scopes and returns them without
+// duplicates. The admin CLI checks its --scopes flag with it before it
+// opens the database.
+func Scopes(scopes []string) ([]string, error) {
 	if err := auth.ValidateScopes(scopes); err != nil {
-		return NewAPIKey{}, Invalidf("scopes", "%s", err.Error())
+		return nil, Invalidf("scopes", "%s", err.Error())
 	}
 	var unique []string
 	for _, sc := range scopes {
@@ -100,7 +111,7 @@ func (o *Ops) APIKeyCreate(ctx context.Context, by Actor, account string, name *
 			unique = append(unique, sc)
 		}
 	}
-	return o.createKey(ctx, account, n, unique)
+	return unique, nil
 }
 
 // OperatorKeyCreate makes a key that acts on every account.
