@@ -48,7 +48,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s := spec{command: "demo", synopsis: "[--once] [--addr HOST:PORT] [--verbose]",
 		about: "Runs the real service on a temporary SQLite database with a local receiver: creates an\n" +
 			"account, an endpoint and an event, shows the signed request arriving and verified, and prints\n" +
-			"an API key and a dashboard login to try it yourself. It serves until Ctrl-C, or exits after the delivery with --once."}
+			"an API key and a dashboard URL and login to try it yourself. It serves until Ctrl-C, or exits\n" +
+			"after the delivery with --once."}
 	if err := parse(s, fs, args, stdout); err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func buildChart(rows []store.HourlyCount, window string) chartView {
 	slot := plotW / float64(n)
 	bar := slot * 0.8
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title" preserveAspectRatio="none">`, chartW, chartH)
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title">`, chartW, chartH)
 	fmt.Fprintf(&b, `<title id="chart-title">%s</title>`, template.HTMLEscapeString(v.Summary))
 	// Axis and gridlines at 0, half and the top of the scale.
 	for _, f := range []float64{0, 0.5, 1} {
