@@ -307,8 +307,13 @@ func mount(apiServer, dash http.Handler) http.Handler {
 }
 
 // Handler is what the process serves on its address: the API and the
-// dashboard.
-func (a *App) Handler() http.Handler { return mount(a.API, a.Dashboard) }
+// dashboard, or on a dispatcher-only node (--api=false) its health routes.
+func (a *App) Handler() http.Handler {
+	if a.Dashboard == nil {
+		return a.API
+	}
+	return mount(a.API, a.Dashboard)
+}
 
 // Listen binds the API's address (":0" picks a free port); Addr tells it.
 func (a *App) Listen() error {
@@ -376,7 +381,7 @@ func (a *App) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	if a.API != nil {
 		srv = &http.Server{
-			Handler:           mount(a.API, a.Dashboard),
+			Handler:           a.Handler(),
 			ReadHeaderTimeout: a.opt.ReadHeaderTimeout,
 			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
 			WriteTimeout:      60 * time.Second,
