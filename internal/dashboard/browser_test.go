@@ -348,6 +348,30 @@ func (b *tab) shot(name string) {
 	}
 }
 
+// accessible checks what a screen reader needs of the page: one h1, a
+// label for every form control, a name for every button and the chart.
+func (b *tab) accessible(page string) {
+	b.t.Helper()
+	problems := eval[[]string](b, `(() => {
+		const out = [];
+		if (document.querySelectorAll("h1").length !== 1) out.push("h1 count " + document.querySelectorAll("h1").length);
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (el.labels.length === 0 && !el.getAttribute("aria-label")) out.push("unlabelled " + el.tagName + " " + (el.name || el.id));
+		}
+		for (const el of document.querySelectorAll("button")) {
+			if (!(el.textContent.trim() || el.getAttribute("aria-label"))) out.push("unnamed button");
+		}
+		for (const el of document.querySelectorAll("svg")) {
+			if (el.getAttribute("role") !== "img" || !el.querySelector("title")) out.push("svg without role=img and title");
+		}
+		if (!document.documentElement.lang) out.push("no lang");
+		return out;
+	})()`)
+	if len(problems) > 0 {
+		b.t.Errorf("%s is not accessible: %v", page, problems)
+	}
+}
+
 // waitFor reloads a page until sel contains want.
 func (b *tab) waitFor(path, sel, want string) {
 	b.t.Helper()
@@ -373,6 +397,7 @@ func TestBrowserOwner(t *testing.T) {
 	b := l.tab(t, browser)
 	b.open("/login")
 	b.shot("login")
+	b.accessible("the sign-in page")
 	b.signIn(l.owner)
 	b.contains("main", "No endpoints yet")
 
@@ -410,6 +435,7 @@ func TestBrowserOwner(t *testing.T) {
 	b.contains("table", "active")
 	href := eval[string](b, `document.querySelector("table a").getAttribute("href")`)
 	b.shot("webhooks")
+	b.accessible("the webhooks page")
 
 	// A delivery arrives, verified with the copied secret, and shows in the table.
 	l.publish(t, "gen_browser_1")
@@ -418,6 +444,7 @@ func TestBrowserOwner(t *testing.T) {
 	b.contains("#events", "gen_browser_1")
 	b.contains("#events", "200")
 	b.shot("webhook")
+	b.accessible("the details page")
 
 	// Open it: payload and every attempt with request and response.
 	if status := b.submit("#events tbody tr a"); status != http.StatusOK {
@@ -427,6 +454,7 @@ func TestBrowserOwner(t *testing.T) {
 	b.contains("main", first)
 	b.contains("main", `"generation_id": "gen_browser_1"`)
 	b.contains(".attempt h3", "HTTP 200")
+	b.accessible("the delivery page")
 	b.contains(".attempt", `{"received":true}`)
 	if headers := eval[string](b, `document.querySelector(".attempt table.headers").textContent`); !strings.Contains(headers, "X-Hookrelay-Event") ||
 		!strings.Contains(headers, "Webhook-Id") {
@@ -493,6 +521,7 @@ func TestBrowserOwner(t *testing.T) {
 		t.Fatalf("new key %q", key)
 	}
 	b.shot("account")
+	b.accessible("the account page")
 
 	// At 375 px wide nothing overflows sideways.
 	b.do(chromedp.EmulateViewport(375, 800))
