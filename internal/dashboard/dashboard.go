@@ -198,34 +198,29 @@ func (q *request) actor() operations.Actor { return operations.Actor{Member: &q.
 type handler func(q *request) error
 
 // page registers a GET page for signed-in members.
-func (d *Dashboard) page(pattern string, h handler) {
-	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		q, ok := d.signedIn(w, r)
-		if !ok {
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		d.finish(q, h(q))
-	})
-}
+func (d *Dashboard) page(pattern string, h handler) { d.handle(pattern, false, false, h) }
 
 // action registers a form POST. Without a valid CSRF token it is 403 and
 // changes nothing; manage actions are refused (403) to members.
-func (d *Dashboard) action(pattern string, manage bool, h handler) {
+func (d *Dashboard) action(pattern string, manage bool, h handler) { d.handle(pattern, true, manage, h) }
+
+func (d *Dashboard) handle(pattern string, form, manage bool, h handler) {
 	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		q, ok := d.signedIn(w, r)
 		if !ok {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(q.csrf)) {
-			d.refuse(q, http.StatusForbidden, "This form has expired or did not come from this dashboard. Reload the page and try again.")
-			return
-		}
-		if manage && !q.manage {
-			d.refuse(q, http.StatusForbidden, "Your role is member: you can look at endpoints and delivery logs, but only owners can change them.")
-			return
+		if form {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(q.csrf)) {
+				d.refuse(q, http.StatusForbidden, "This form has expired or did not come from this dashboard. Reload the page and try again.")
+				return
+			}
+			if manage && !q.manage {
+				d.refuse(q, http.StatusForbidden, "Your role is member: you can look at endpoints and delivery logs, but only owners can change them.")
+				return
+			}
 		}
 		d.finish(q, h(q))
 	})
