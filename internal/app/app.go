@@ -272,10 +272,10 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		}
 		a.API = api.New(api.Deps{
 			Store:       st,
+			Ops:         a.Ops,
 			Publisher:   a.Intake,
 			Catalog:     catalog,
 			Box:         box,
-			CheckURL:    guard.CheckURL,
 			Wake:        wake,
 			Clock:       c,
 			Log:         log,

@@ -202,7 +202,9 @@ func (d *Dashboard) page(pattern string, h handler) { d.handle(pattern, false, f
 
 // action registers a form POST. Without a valid CSRF token it is 403 and
 // changes nothing; manage actions are refused (403) to members.
-func (d *Dashboard) action(pattern string, manage bool, h handler) { d.handle(pattern, true, manage, h) }
+func (d *Dashboard) action(pattern string, manage bool, h handler) {
+	d.handle(pattern, true, manage, h)
+}
 
 func (d *Dashboard) handle(pattern string, form, manage bool, h handler) {
 	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

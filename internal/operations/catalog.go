@@ -38,6 +38,20 @@ func (o *Ops) EventTypes(ctx context.Context) ([]webhook.EventType, error) {
 	return types, nil
 }
 
+// EventType returns one type of the catalog.
+func (o *Ops) EventType(ctx context.Context, name string) (webhook.EventType, error) {
+	types, err := o.EventTypes(ctx)
+	if err != nil {
+		return webhook.EventType{}, err
+	}
+	for _, t := range types {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return webhook.EventType{}, notFound("event type")
+}
+
 // EventTypeCreate adds a type to the catalog. A deprecated type takes no
 // new subscriptions; it can still be published.
 func (o *Ops) EventTypeCreate(ctx context.Context, in EventTypeInput) (webhook.EventType, error) {
@@ -109,20 +123,18 @@ func (o *Ops) EventTypeUpdate(ctx context.Context, name string, p EventTypePatch
 // EventTypeDelete removes a type from the catalog and returns it. Reserved
 // types and types an endpoint subscribes to are a Conflict.
 func (o *Ops) EventTypeDelete(ctx context.Context, name string) (webhook.EventType, error) {
-	types, err := o.EventTypes(ctx)
+	t, err := o.EventType(ctx, name)
 	if err != nil {
-		return webhook.EventType{}, err
-	}
-	for _, t := range types {
-		if t.Name == name {
-			if err := o.d.Store.EventTypeDelete(ctx, store.EventTypeDeleteParams{Name: name}); err != nil {
-				return t, storeErr(err, "event type")
-			}
-			o.d.Catalog.Invalidate()
-			return t, nil
+		if e, ok := AsError(err); ok && e.Kind == NotFound {
+			return t, notFound(fmt.Sprintf("event type %q", name))
 		}
+		return t, err
 	}
-	return webhook.EventType{}, notFound(fmt.Sprintf("event type %q", name))
+	if err := o.d.Store.EventTypeDelete(ctx, store.EventTypeDeleteParams{Name: name}); err != nil {
+		return t, storeErr(err, "event type")
+	}
+	o.d.Catalog.Invalidate()
+	return t, nil
 }
 
 // Example accepts a JSON object of at most a payload's size and returns

@@ -19,6 +19,18 @@ func ParseTime(field, v string) (time.Time, error) {
 	return t, nil
 }
 
+// ParseTimePtr reads an optional time: nil when v is.
+func ParseTimePtr(field string, v *string) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	t, err := ParseTime(field, *v)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // DeliveryQuery filters an endpoint's delivery log.
 type DeliveryQuery struct {
 	EventType string

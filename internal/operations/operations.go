@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -158,10 +159,20 @@ func Page(limit int) (int, error) {
 	if limit == 0 {
 		return DefaultPageLimit, nil
 	}
-	if limit < 1 || limit > MaxPageLimit {
-		return 0, Invalidf("limit", "must be an integer from 1 to %d, got %d", MaxPageLimit, limit)
+	return ParseLimit(strconv.Itoa(limit))
+}
+
+// ParseLimit reads a list's limit as given in a query ("" takes the
+// default of 50; at most 250).
+func ParseLimit(v string) (int, error) {
+	if v == "" {
+		return DefaultPageLimit, nil
 	}
-	return limit, nil
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPageLimit {
+		return 0, Invalidf("limit", "must be an integer from 1 to %d, got %q", MaxPageLimit, Truncate(v, 50))
+	}
+	return n, nil
 }
 
 // CheckSearch bounds a list's search text.
