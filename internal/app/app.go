@@ -264,7 +264,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		catalog := intake.NewCatalog(st, 5*time.Second)
 		a.Ops = operations.New(operations.Deps{Store: st, Catalog: catalog, Box: box, CheckURL: guard.CheckURL, Wake: wake, Clock: c})
-		a.Dashboard, err = dashboard.New(dashboard.Deps{Ops: a.Ops, Signer: signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version),
+		a.Dashboard, err = dashboard.New(dashboard.Deps{Ops: a.Ops, Box: box, Signer: signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version),
 			PublicURL: cfg.PublicURL, Clock: c, Log: log})
 		if err != nil {
 			st.Close()

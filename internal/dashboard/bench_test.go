@@ -80,7 +80,7 @@ func BenchmarkWebhookPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	page := "/webhooks/" + e.EpA.ID
-	deep := store.EncodeCursor(int64(n / 2)) // half-way down the log
+	deep := e.dash.SealCursor(e.A.ID, e.EpA.ID, store.EncodeCursor(int64(n/2))) // half-way down the log
 	for _, c := range []struct{ name, path string }{
 		{"newest", page},
 		{"7d", page + "?window=7d"},

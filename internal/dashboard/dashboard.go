@@ -30,6 +30,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/operations"
+	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
@@ -81,6 +82,9 @@ type Deps struct {
 	PublicURL string
 	Clock     clock.Clock
 	Log       *slog.Logger
+	// Box seals the cursors of the pages' "more" links (nil: they are the
+	// store's, unsealed; tests only).
+	Box *secretbox.Box
 	// SignInLimit is how many failed sign-ins per address and per email a
 	// minute allows; the next is refused (429). 0 takes 5.
 	SignInLimit int
@@ -89,10 +93,11 @@ type Deps struct {
 // Dashboard is the HTTP handler of the pages.
 type Dashboard struct {
 	Deps
-	mux    *http.ServeMux
-	pages  *pages
-	limits *signInLimiter
-	secure bool
+	mux     *http.ServeMux
+	pages   *pages
+	limits  *signInLimiter
+	secure  bool
+	cursors *secretbox.Box
 }
 
 // Cookie names. The sign-in cookie only carries the login form's CSRF
@@ -123,6 +128,9 @@ func New(d Deps) (*Dashboard, error) {
 	db := &Dashboard{Deps: d, mux: http.NewServeMux(), pages: p,
 		limits: newSignInLimiter(d.SignInLimit, time.Minute, 10000),
 		secure: strings.HasPrefix(strings.ToLower(d.PublicURL), "https://")}
+	if d.Box != nil {
+		db.cursors = d.Box.Derive("dashboard cursors")
+	}
 	db.routes()
 	return db, nil
 }

@@ -45,6 +45,7 @@ type env struct {
 
 	dbPath  string
 	handler http.Handler // the dashboard, for benchmarks without a network
+	dash    *dashboard.Dashboard
 }
 
 type envOptions struct {
@@ -109,11 +110,12 @@ func setupWith(t testing.TB, o envOptions) *env {
 	e.EpA = mkEndpoint(e.A, "http://127.0.0.1:9/acme")
 	e.EpB = mkEndpoint(e.B, "http://127.0.0.1:9/rival")
 
-	d, err := dashboard.New(dashboard.Deps{Ops: e.Ops, PublicURL: o.publicURL, Clock: e.Clock,
+	d, err := dashboard.New(dashboard.Deps{Ops: e.Ops, Box: box, PublicURL: o.publicURL, Clock: e.Clock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.dash = d
 	var h http.Handler = d
 	if o.handler != nil {
 		h = o.handler(d)

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
@@ -58,6 +60,23 @@ func TestEventsTableFiltersPagesAndRecovers(t *testing.T) {
 	second := b.get(strings.ReplaceAll(next, "&amp;", "&"))
 	if n := len(rows.FindAllString(second.Body, -1)); n != 10 || strings.Contains(second.Body, `rel="next"`) {
 		t.Fatalf("second page: %d rows (want 10), next link %v", n, strings.Contains(second.Body, `rel="next"`))
+	}
+	// The link's cursor is sealed to this endpoint: another endpoint's
+	// list refuses it, and nothing in it reads as a position.
+	cursor := regexpFind(t, next, `cursor=([^"&]+)`)
+	if _, err := strconv.Atoi(cursor); err == nil || strings.Contains(second.Body, "cursor=50") {
+		t.Fatalf("the next-page link carries a plain position: %s", next)
+	}
+	if p := b.get("/webhooks/" + e.EpA.ID + "x?cursor=" + cursor); p.Status != http.StatusNotFound {
+		t.Fatalf("another endpoint's id with the cursor: HTTP %d, want 404", p.Status)
+	}
+	other, _, err := e.Ops.EndpointCreate(ctx, e.A.ID, operations.EndpointInput{URL: ptr("http://127.0.0.1:9/other"), Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get("/webhooks/" + other.ID + "?cursor=" + cursor); p.Status != http.StatusBadRequest ||
+		!strings.Contains(p.Body, "this link&#39;s page is not one of this list") {
+		t.Fatalf("the cursor on another endpoint's list: HTTP %d", p.Status)
 	}
 	failed := b.get(page + "?status=failed")
 	if n := len(rows.FindAllString(failed.Body, -1)); n != 6 || strings.Contains(failed.Body, ">delivered</span>") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/internal/operations"
+	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
@@ -46,10 +47,15 @@ func (d *Dashboard) renderWebhooks(q *request, status int, form endpointForm, cr
 	if q.r.Method == http.MethodPost {
 		search, cursor = "", ""
 	}
-	page, err := d.Ops.EndpointList(q.ctx(), q.account.ID, search, cursor, 50)
+	after, err := d.openCursor(q.account.ID, "", cursor)
 	if err != nil {
 		return err
 	}
+	page, err := d.Ops.EndpointList(q.ctx(), q.account.ID, search, after, 50)
+	if err != nil {
+		return err
+	}
+	page.NextCursor = d.sealCursor(q.account.ID, "", page.NextCursor)
 	types, err := d.Ops.Subscribable(q.ctx(), q.account.ID, nil)
 	if err != nil {
 		return err
@@ -146,8 +152,12 @@ func (d *Dashboard) renderWebhook(q *request, status int, extra webhookData) err
 	if v.Get("window") == "7d" {
 		data.Window, window = "7d", 7*24*time.Hour
 	}
-	page, err := d.Ops.DeliveryList(q.ctx(), q.account.ID, id, operations.DeliveryQuery{
-		Status: data.Status, EventType: data.EventType, Cursor: data.Cursor, Limit: 50})
+	var page store.Page[webhook.Delivery]
+	after, err := d.openCursor(q.account.ID, id, data.Cursor)
+	if err == nil {
+		page, err = d.Ops.DeliveryList(q.ctx(), q.account.ID, id, operations.DeliveryQuery{
+			Status: data.Status, EventType: data.EventType, Cursor: after, Limit: 50})
+	}
 	if e, ok := operations.AsError(err); ok && e.Kind == operations.Invalid {
 		data.Error = e.Error()
 		data.Status, data.EventType, data.Cursor = "", "", ""
@@ -157,7 +167,7 @@ func (d *Dashboard) renderWebhook(q *request, status int, extra webhookData) err
 	if err != nil {
 		return err
 	}
-	data.Deliveries, data.Next = page.Items, page.NextCursor
+	data.Deliveries, data.Next = page.Items, d.sealCursor(q.account.ID, id, page.NextCursor)
 	if data.Types, err = d.Ops.Subscribable(q.ctx(), q.account.ID, ep.Events); err != nil {
 		return err
 	}
