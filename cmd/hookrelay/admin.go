@@ -14,22 +14,25 @@ import (
 	"github.com/hookrelay/hookrelay/internal/app"
 	"github.com/hookrelay/hookrelay/internal/auth"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
-// The admin commands write straight to the database: they are how an
-// operator bootstraps the first keys, before any API key exists. Each is
-// thin over one store method; output is JSON with the API's field names
+// The admin commands open the database directly: they are how an operator
+// bootstraps the first keys, before any API key exists. Each is thin over
+// one action of the operations layer, the one the API and the dashboard
+// call, so the rules and their messages are the same; output is JSON with the API's field names
 // (an object, or an array for list), except that creating a key prints
 // the key alone, so that KEY=$(hookrelay admin … create) captures it.
 
 // adminEnv is what an admin command's run function gets.
 type adminEnv struct {
-	st     store.Store
+	ops    *operations.Ops
+	cmd    string // "member create", for usage errors
 	stdin  io.Reader
 	stdout io.Writer
-	now    time.Time
 	quiet  bool
 }
 
@@ -60,7 +63,12 @@ var adminCmds = []adminCmd{
 		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
 			name := fs.String("name", "operator", "a `name` to recognise the key by")
 			return func(ctx context.Context, e *adminEnv) error {
-				return createKey(ctx, e, "", *name, auth.Scopes)
+				k, err := e.ops.OperatorKeyCreate(ctx, *name)
+				if err != nil {
+					return e.fail(err, "")
+				}
+				_, err = fmt.Fprintln(e.stdout, k.Key)
+				return err
 			}
 		}},
 	{object: "operator-key", verb: "list", about: "Lists the operator keys, newest first, revoked ones too.", quiet: true,
@@ -82,9 +90,9 @@ var adminCmds = []adminCmd{
 				if *name == "" {
 					return errRequired("account create", "--name")
 				}
-				a, err := e.st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", e.now), Name: *name, Now: e.now})
+				a, err := e.ops.AccountCreate(ctx, name)
 				if err != nil {
-					return err
+					return e.fail(err, "")
 				}
 				return e.print(toAccount(a))
 			}
@@ -95,10 +103,10 @@ var adminCmds = []adminCmd{
 			search := fs.String("search", "", "only accounts whose name contains this `text`")
 			return func(ctx context.Context, e *adminEnv) error {
 				items, err := all(func(cursor string) (store.Page[webhook.Account], error) {
-					return e.st.AccountList(ctx, store.AccountListParams{Search: *search, Cursor: cursor, Limit: 250})
+					return e.ops.AccountList(ctx, *search, cursor, operations.MaxPageLimit)
 				})
 				if err != nil {
-					return err
+					return e.fail(err, "")
 				}
 				return printList(e, mapSlice(items, toAccount))
 			}
@@ -112,12 +120,9 @@ var adminCmds = []adminCmd{
 				if *id == "" {
 					return errRequired("account delete", "--id")
 				}
-				a, err := e.st.AccountGet(ctx, *id)
+				a, err := e.ops.AccountDelete(ctx, *id)
 				if err != nil {
-					return notFoundHint(err, "account "+*id, "hookrelay admin account list")
-				}
-				if err := e.st.AccountDelete(ctx, store.AccountDeleteParams{ID: *id}); err != nil {
-					return err
+					return e.fail(err, "hookrelay admin account list")
 				}
 				return e.print(toAccount(a))
 			}
@@ -134,13 +139,15 @@ var adminCmds = []adminCmd{
 					return errRequired("api-key create", "--account and --scopes")
 				}
 				list := splitList(*scopes)
-				if err := auth.ValidateScopes(list); err != nil {
-					return usageErrorf("api-key create", "--scopes: %v", err)
+				if _, err := operations.Scopes(list); err != nil { // a bad flag is a usage error, whatever the account
+					return e.fail(err, "")
 				}
-				if err := accountExists(ctx, e, *account); err != nil {
-					return err
+				k, err := e.ops.APIKeyCreate(ctx, operations.Operator, *account, name, list)
+				if err != nil {
+					return e.fail(err, "hookrelay admin account list")
 				}
-				return createKey(ctx, e, *account, *name, list)
+				_, err = fmt.Fprintln(e.stdout, k.Key)
+				return err
 			}
 		}},
 	{object: "api-key", verb: "list", synopsis: "--account ID", quiet: true,
@@ -151,8 +158,8 @@ var adminCmds = []adminCmd{
 				if *account == "" {
 					return errRequired("api-key list", "--account")
 				}
-				if err := accountExists(ctx, e, *account); err != nil {
-					return err
+				if _, err := e.ops.Account(ctx, *account); err != nil {
+					return e.fail(err, "hookrelay admin account list")
 				}
 				return listKeys(ctx, e, *account)
 			}
@@ -183,11 +190,6 @@ var adminCmds = []adminCmd{
 				if *account == "" || *email == "" || *role == "" {
 					return errRequired("member create", "--account, --email and --role")
 				}
-				switch *role {
-				case webhook.RolePrimaryOwner, webhook.RoleOwner, webhook.RoleMember:
-				default:
-					return usageErrorf("member create", "--role %q: use primary-owner, owner or member", *role)
-				}
 				if !passwordStdin {
 					return usageErrorf("member create", "--password-stdin is required: passwords are never taken as arguments (echo \"$PASSWORD\" | hookrelay admin member create … --password-stdin)")
 				}
@@ -195,17 +197,10 @@ var adminCmds = []adminCmd{
 				if err != nil && !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read password: %w", err)
 				}
-				hash, err := auth.HashPassword(strings.TrimRight(line, "\r\n"))
+				password := strings.TrimRight(line, "\r\n")
+				m, err := e.ops.MemberCreate(ctx, operations.Operator, *account, operations.MemberInput{Email: email, Role: role, Password: &password})
 				if err != nil {
-					return err
-				}
-				if err := accountExists(ctx, e, *account); err != nil {
-					return err
-				}
-				m, err := e.st.MemberCreate(ctx, store.MemberCreateParams{ID: webhook.NewID("mem", e.now), AccountID: *account,
-					Email: strings.ToLower(strings.TrimSpace(*email)), Role: *role, PasswordHash: hash, Now: e.now})
-				if err != nil {
-					return err // the store says why: a taken e-mail, or the primary-owner rule
+					return e.fail(err, "hookrelay admin account list")
 				}
 				return e.print(toMember(m))
 			}
@@ -218,14 +213,14 @@ var adminCmds = []adminCmd{
 				if *account == "" {
 					return errRequired("member list", "--account")
 				}
-				if err := accountExists(ctx, e, *account); err != nil {
-					return err
+				if _, err := e.ops.Account(ctx, *account); err != nil {
+					return e.fail(err, "hookrelay admin account list")
 				}
 				items, err := all(func(cursor string) (store.Page[webhook.Member], error) {
-					return e.st.MemberList(ctx, store.MemberListParams{AccountID: *account, Cursor: cursor, Limit: 250})
+					return e.ops.MemberList(ctx, *account, cursor, operations.MaxPageLimit)
 				})
 				if err != nil {
-					return err
+					return e.fail(err, "")
 				}
 				return printList(e, mapSlice(items, toMember))
 			}
@@ -239,25 +234,11 @@ var adminCmds = []adminCmd{
 				if *account == "" || *id == "" {
 					return errRequired("member delete", "--account and --id")
 				}
-				items, err := all(func(cursor string) (store.Page[webhook.Member], error) {
-					return e.st.MemberList(ctx, store.MemberListParams{AccountID: *account, Cursor: cursor, Limit: 250})
-				})
+				m, err := e.ops.MemberDelete(ctx, operations.Operator, *account, *id)
 				if err != nil {
-					return err
+					return e.fail(err, "hookrelay admin member list --account "+*account)
 				}
-				var found *webhook.Member
-				for i := range items {
-					if items[i].ID == *id {
-						found = &items[i]
-					}
-				}
-				if found == nil {
-					return fmt.Errorf("member %s not found in account %s; see: hookrelay admin member list --account %s", *id, *account, *account)
-				}
-				if err := e.st.MemberDelete(ctx, store.MemberDeleteParams{AccountID: *account, ID: *id, Now: e.now}); err != nil {
-					return err
-				}
-				return e.print(toMember(*found))
+				return e.print(toMember(m))
 			}
 		}},
 
@@ -268,25 +249,10 @@ var adminCmds = []adminCmd{
 			description := fs.String("description", "", "what the event means, shown to the accounts (`text`)")
 			example := fs.String("example", "", "an example payload, a `JSON` object")
 			return func(ctx context.Context, e *adminEnv) error {
-				if err := webhook.ValidateEventTypeName(*name); err != nil {
-					return usageErrorf("event-type create", "--name %q: %v", *name, err)
-				}
-				if webhook.IsReservedEventType(*name) {
-					return usageErrorf("event-type create", "--name %q is reserved: hookrelay emits it itself", *name)
-				}
-				var ex json.RawMessage
-				if *example != "" {
-					if !json.Valid([]byte(*example)) || !strings.HasPrefix(strings.TrimSpace(*example), "{") {
-						return usageErrorf("event-type create", "--example must be a JSON object, such as '{\"id\":\"gen_1\"}'")
-					}
-					ex = json.RawMessage(*example)
-				}
-				t, err := e.st.EventTypeCreate(ctx, store.EventTypeCreateParams{Name: *name, Description: *description, Example: ex, Now: e.now})
-				if errors.Is(err, webhook.ErrConflict) {
-					return fmt.Errorf("event type %q already exists; see: hookrelay admin event-type list", *name)
-				}
+				t, err := e.ops.EventTypeCreate(ctx, operations.EventTypeInput{Name: name, Description: description,
+					Example: json.RawMessage(*example)})
 				if err != nil {
-					return err
+					return e.fail(err, "hookrelay admin event-type list")
 				}
 				return e.print(toEventType(t))
 			}
@@ -295,7 +261,7 @@ var adminCmds = []adminCmd{
 		about: "Lists the catalog by name, the reserved types included.",
 		define: func(fs *flag.FlagSet) func(context.Context, *adminEnv) error {
 			return func(ctx context.Context, e *adminEnv) error {
-				types, err := e.st.EventTypeList(ctx)
+				types, err := e.ops.EventTypes(ctx)
 				if err != nil {
 					return err
 				}
@@ -311,23 +277,11 @@ var adminCmds = []adminCmd{
 				if *name == "" {
 					return errRequired("event-type delete", "--name")
 				}
-				types, err := e.st.EventTypeList(ctx)
+				t, err := e.ops.EventTypeDelete(ctx, *name)
 				if err != nil {
-					return err
+					return e.fail(err, "hookrelay admin event-type list")
 				}
-				var found *webhook.EventType
-				for i := range types {
-					if types[i].Name == *name {
-						found = &types[i]
-					}
-				}
-				if found == nil {
-					return fmt.Errorf("event type %q not found; see: hookrelay admin event-type list", *name)
-				}
-				if err := e.st.EventTypeDelete(ctx, store.EventTypeDeleteParams{Name: *name}); err != nil {
-					return err
-				}
-				return e.print(toEventType(*found))
+				return e.print(toEventType(t))
 			}
 		}},
 }
@@ -389,7 +343,8 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		return err
 	}
 	defer st.Close()
-	return runCmd(ctx, &adminEnv{st: st, stdin: stdin, stdout: stdout, now: time.Now().UTC(), quiet: quiet})
+	ops := operations.New(operations.Deps{Store: st, Catalog: intake.NewCatalog(st, time.Second)})
+	return runCmd(ctx, &adminEnv{ops: ops, cmd: cmd.object + " " + cmd.verb, stdin: stdin, stdout: stdout, quiet: quiet})
 }
 
 func isHelp(arg string) bool {
@@ -456,33 +411,32 @@ func errRequired(command, flags string) error {
 	return usageErrorf("admin "+command, "%s required", flags)
 }
 
-func accountExists(ctx context.Context, e *adminEnv, id string) error {
-	if _, err := e.st.AccountGet(ctx, id); err != nil {
-		return notFoundHint(err, "account "+id, "hookrelay admin account list")
-	}
-	return nil
-}
-
-func notFoundHint(err error, what, list string) error {
-	if errors.Is(err, webhook.ErrNotFound) {
-		return fmt.Errorf("%s not found; see: %s", what, list)
-	}
-	return err
-}
-
-func createKey(ctx context.Context, e *adminEnv, account, name string, scopes []string) error {
-	key, hash := auth.NewKey(account == "")
-	if _, err := e.st.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", e.now), AccountID: account,
-		Name: name, Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: scopes, Now: e.now}); err != nil {
+// fail words an action's refusal for the command line, in the words the
+// API and the dashboard use: bad input names the flag that gave it (a
+// usage error), a missing object says which list to look in.
+func (e *adminEnv) fail(err error, list string) error {
+	r, ok := operations.AsError(err)
+	if !ok {
 		return err
 	}
-	_, err := fmt.Fprintln(e.stdout, key)
-	return err
+	switch r.Kind {
+	case operations.Invalid:
+		flagName := "--" + r.Field
+		if r.Field == "password" {
+			flagName = "--password-stdin"
+		}
+		return usageErrorf("admin "+e.cmd, "%s: %s", flagName, r.Message)
+	case operations.NotFound:
+		if list != "" {
+			return fmt.Errorf("%s; see: %s", r.Message, list)
+		}
+	}
+	return errors.New(r.Message)
 }
 
 func listKeys(ctx context.Context, e *adminEnv, account string) error {
 	items, err := all(func(cursor string) (store.Page[webhook.APIKey], error) {
-		return e.st.APIKeyList(ctx, store.APIKeyListParams{AccountID: account, Cursor: cursor, Limit: 250})
+		return e.ops.APIKeyList(ctx, account, cursor, operations.MaxPageLimit)
 	})
 	if err != nil {
 		return err
@@ -498,21 +452,11 @@ func revokeKey(ctx context.Context, e *adminEnv, account, id string) error {
 	if id == "" {
 		return errRequired(command, "--id")
 	}
-	if err := e.st.APIKeyRevoke(ctx, store.APIKeyRevokeParams{AccountID: account, ID: id, Now: e.now}); err != nil {
-		return notFoundHint(err, "key "+id, list)
-	}
-	keys, err := all(func(cursor string) (store.Page[webhook.APIKey], error) {
-		return e.st.APIKeyList(ctx, store.APIKeyListParams{AccountID: account, Cursor: cursor, Limit: 250})
-	})
+	k, err := e.ops.APIKeyRevoke(ctx, operations.Operator, account, id)
 	if err != nil {
-		return err
+		return e.fail(err, list)
 	}
-	for _, k := range keys {
-		if k.ID == id {
-			return e.print(toAPIKey(k))
-		}
-	}
-	return fmt.Errorf("key %s revoked but not found again", id)
+	return e.print(toAPIKey(k))
 }
 
 // all reads every page of a list.

@@ -170,3 +170,37 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestAdminSaysWhatTheAPISays: the CLI refuses what the API refuses, with
+// the operations layer's message naming the flag (it used to accept any
+// email), and exits 2 for bad input.
+func TestAdminSaysWhatTheAPISays(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "admin.db")
+	if _, stderr, code := runCLI(t, "", "migrate", "--database", db); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, _, _ := runCLI(t, "", "admin", "account", "create", "--name", "Acme", "--database", db, "--quiet")
+	account := strings.TrimSpace(out)
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"correct horse\n", []string{"member", "create", "--account", account, "--email", "not-an-email", "--role", "primary-owner", "--password-stdin"},
+			`--email: "not-an-email" is not an email address like name@example.com`},
+		{"short\n", []string{"member", "create", "--account", account, "--email", "a@example.com", "--role", "primary-owner", "--password-stdin"},
+			"--password-stdin: must be at least 8 characters"},
+		{"", []string{"api-key", "create", "--account", account, "--scopes", "webhooks:read,root"}, `--scopes: unknown scope "root"`},
+		{"", []string{"event-type", "create", "--name", "webhook.test", "--description", "d"}, `--name: "webhook.test" is reserved`},
+		{"", []string{"event-type", "create", "--name", "a.b", "--description", "d", "--example", "[1]"}, "--example: must be a JSON object"},
+	} {
+		_, stderr, code := runCLI(t, c.stdin, append(append([]string{"admin"}, c.args...), "--database", db)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("admin %v: exit %d %q, want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	if out, _, _ := runCLI(t, "", "admin", "member", "list", "--account", account, "--database", db); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("refused creates left members: %s", out)
+	}
+}

@@ -208,7 +208,8 @@ func TestMigrateSaysWhatItApplied(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "m.db")
 	stdout, stderr, code := runCLI(t, "", "migrate", "--database", db)
 	if code != 0 || !strings.Contains(stdout, "created database "+db+"\n") || !strings.Contains(stdout, "applied 00001_initial.sql\n") ||
-		!strings.Contains(stdout, "applied 00002_processes.sql\n") || !strings.Contains(stdout, "2 migration(s) applied") {
+		!strings.Contains(stdout, "applied 00002_processes.sql\n") || !strings.Contains(stdout, "applied 00003_sessions.sql\n") ||
+		!strings.Contains(stdout, "3 migration(s) applied") {
 		t.Fatalf("first migrate: exit %d, %q %q", code, stdout, stderr)
 	}
 	stdout, _, code = runCLI(t, "", "migrate", "--database", db)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,8 +21,8 @@ import (
 	"github.com/hookrelay/hookrelay/internal/auth"
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/internal/listen"
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
-	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 	"github.com/hookrelay/hookrelay/verify"
 )
@@ -46,7 +48,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s := spec{command: "demo", synopsis: "[--once] [--addr HOST:PORT] [--verbose]",
 		about: "Runs the real service on a temporary SQLite database with a local receiver: creates an\n" +
 			"account, an endpoint and an event, shows the signed request arriving and verified, and prints\n" +
-			"an API key to try it yourself. It serves until Ctrl-C, or exits after the delivery with --once."}
+			"an API key and a dashboard URL and login to try it yourself. It serves until Ctrl-C, or exits\n" +
+			"after the delivery with --once."}
 	if err := parse(s, fs, args, stdout); err != nil {
 		return err
 	}
@@ -79,10 +82,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	key, err := demoSetup(ctx, a.Store)
+	login, err := demoSetup(ctx, a.Ops)
 	if err != nil {
 		return err
 	}
+	key := login.key
 	if err := a.Listen(); err != nil {
 		return err
 	}
@@ -170,6 +174,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	step("GET /v1/webhooks/%s/deliveries → %s %s after %d attempt (HTTP %d)",
 		created.WebhookID, log0[0].DeliveryID, log0[0].Status, log0[0].AttemptCount, *log0[0].LastStatusCode)
 
+	fmt.Fprintf(stdout, "\nDashboard: %s/login\n  email:    %s\n  password: %s\n", base, login.email, login.password)
 	fmt.Fprintf(stdout, "\nTry it yourself:\n  export KEY=%s\n", key)
 	fmt.Fprintf(stdout, "  curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"event_type\":\"generation.failed\",\"subject_id\":\"gen_2\",\"data\":{\"generation_id\":\"gen_2\"}}' %s/v1/events\n", base)
@@ -182,26 +187,41 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return <-ran
 }
 
-// demoSetup creates what an operator would with `hookrelay admin`: the
-// catalog, an account and an account API key with every scope.
-func demoSetup(ctx context.Context, st store.Store) (string, error) {
-	now := time.Now().UTC()
+// demoSetup creates what an operator would with `hookrelay admin`, through
+// the same operations: the catalog, an account, an account API key with
+// every scope and a primary owner who signs in to the dashboard.
+func demoSetup(ctx context.Context, ops *operations.Ops) (demoLogin, error) {
 	for _, t := range demoTypes {
-		if _, err := st.EventTypeCreate(ctx, store.EventTypeCreateParams{Name: t.name, Description: t.description,
-			Example: json.RawMessage(t.example), Now: now}); err != nil {
-			return "", err
+		if _, err := ops.EventTypeCreate(ctx, operations.EventTypeInput{Name: &t.name, Description: &t.description,
+			Example: json.RawMessage(t.example)}); err != nil {
+			return demoLogin{}, err
 		}
 	}
-	acc, err := st.AccountCreate(ctx, store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: "Demo", Now: now})
+	name := "Demo"
+	acc, err := ops.AccountCreate(ctx, &name)
 	if err != nil {
-		return "", err
+		return demoLogin{}, err
 	}
-	key, hash := auth.NewKey(false)
-	if _, err := st.APIKeyCreate(ctx, store.APIKeyCreateParams{ID: webhook.NewID("key", now), AccountID: acc.ID,
-		Name: "demo", Prefix: auth.DisplayPrefix(key), Hash: hash, Scopes: auth.Scopes, Now: now}); err != nil {
-		return "", err
+	keyName := "demo"
+	key, err := ops.APIKeyCreate(ctx, operations.Operator, acc.ID, &keyName, auth.Scopes)
+	if err != nil {
+		return demoLogin{}, err
 	}
-	return key, nil
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	login := demoLogin{key: key.Key, email: "owner@demo.example", password: base64.RawURLEncoding.EncodeToString(b)}
+	role := webhook.RolePrimaryOwner
+	if _, err := ops.MemberCreate(ctx, operations.Operator, acc.ID, operations.MemberInput{
+		Email: &login.email, Role: &role, Password: &login.password}); err != nil {
+		return demoLogin{}, err
+	}
+	return login, nil
+}
+
+// demoLogin is what the demo prints for a person to try it: an API key
+// and a dashboard login, both made for this run.
+type demoLogin struct {
+	key, email, password string
 }
 
 type demoClient struct {

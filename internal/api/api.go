@@ -19,6 +19,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/intake"
 	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
@@ -29,13 +30,54 @@ type Publisher interface {
 	Publish(ctx context.Context, events []store.PublishEvent) ([]store.PublishResult, error)
 }
 
+// Operations is what the API asks of the operations layer: the actions on
+// endpoints, deliveries, accounts, keys, members and the catalog, with
+// their validation, shared with the dashboard and the admin CLI.
+type Operations interface {
+	Endpoint(ctx context.Context, account, id string) (webhook.Endpoint, error)
+	EndpointList(ctx context.Context, account, search, cursor string, limit int) (store.Page[webhook.Endpoint], error)
+	EndpointCreate(ctx context.Context, account string, in operations.EndpointInput) (webhook.Endpoint, string, error)
+	EndpointUpdate(ctx context.Context, account, id string, p operations.EndpointPatch) (webhook.Endpoint, error)
+	EndpointDelete(ctx context.Context, account, id string) error
+	EndpointSetActive(ctx context.Context, account, id string, active bool) (webhook.Endpoint, error)
+	EndpointRotateSecret(ctx context.Context, account, id string, graceSeconds int64) (operations.Rotation, error)
+	EndpointSendTest(ctx context.Context, account, id string) (webhook.Delivery, error)
+	EndpointDeliverQueued(ctx context.Context, account, id string) (int, error)
+	QueuedList(ctx context.Context, account, endpointID, cursor string, limit int) (store.Page[webhook.Delivery], error)
+
+	DeliveryList(ctx context.Context, account, endpointID string, q operations.DeliveryQuery) (store.Page[webhook.Delivery], error)
+	Delivery(ctx context.Context, account, endpointID, id string) (webhook.Delivery, error)
+	DeliveryReplay(ctx context.Context, account, endpointID, id string) (webhook.Delivery, error)
+	DeliveriesRecover(ctx context.Context, account, endpointID string, since time.Time, until *time.Time) (int, error)
+
+	Account(ctx context.Context, id string) (webhook.Account, error)
+	AccountCreate(ctx context.Context, name *string) (webhook.Account, error)
+	AccountList(ctx context.Context, search, cursor string, limit int) (store.Page[webhook.Account], error)
+	APIKeyCreate(ctx context.Context, by operations.Actor, account string, name *string, scopes []string) (operations.NewAPIKey, error)
+	APIKeyList(ctx context.Context, account, cursor string, limit int) (store.Page[webhook.APIKey], error)
+	APIKeyRevoke(ctx context.Context, by operations.Actor, account, id string) (webhook.APIKey, error)
+	Member(ctx context.Context, account, id string) (webhook.Member, error)
+	MemberCreate(ctx context.Context, by operations.Actor, account string, in operations.MemberInput) (webhook.Member, error)
+	MemberList(ctx context.Context, account, cursor string, limit int) (store.Page[webhook.Member], error)
+	MemberUpdate(ctx context.Context, by operations.Actor, account, id string, p operations.MemberPatch) (webhook.Member, error)
+	MemberDelete(ctx context.Context, by operations.Actor, account, id string) (webhook.Member, error)
+
+	EventType(ctx context.Context, name string) (webhook.EventType, error)
+	EventTypeCreate(ctx context.Context, in operations.EventTypeInput) (webhook.EventType, error)
+	EventTypeUpdate(ctx context.Context, name string, p operations.EventTypePatch) (webhook.EventType, error)
+}
+
 // Deps is what the API is built from; main wires it.
 type Deps struct {
-	Store     store.Store
+	Store store.Store
+	// Ops are the actions; nil builds them from Store, Catalog, Box,
+	// CheckURL, Wake and Clock (main passes the ones the dashboard shares).
+	Ops       Operations
 	Publisher Publisher
 	Catalog   *intake.Catalog
 	Box       *secretbox.Box
-	// CheckURL is the SSRF guard's early check of an endpoint URL.
+	// CheckURL is the SSRF guard's early check of an endpoint URL, for
+	// the Ops that New builds when none is given.
 	CheckURL func(ctx context.Context, raw string) error
 	// Wake tells this process's dispatcher that endpoints have due work;
 	// nil when the dispatcher runs elsewhere (it then polls).
@@ -100,19 +142,20 @@ const storageRetryAfter = 5
 
 // Limits of SPEC §4.
 const (
-	maxPayloadBytes   = 256 << 10 // the data of one event
+	maxPayloadBytes   = operations.MaxPayloadBytes // the data of one event
 	maxBodyBytes      = maxPayloadBytes + 16<<10
 	maxBatchBodyBytes = 32 << 20
 	maxBatchEvents    = 1000
-	maxURLLength      = 2048
-	maxDescription    = 500
-	maxEventTypes     = 100
 )
 
 // New builds the API.
 func New(d Deps) *Server {
 	if d.Wake == nil {
 		d.Wake = func([]string) {}
+	}
+	if d.Ops == nil && d.Catalog != nil {
+		d.Ops = operations.New(operations.Deps{Store: d.Store, Catalog: d.Catalog, Box: d.Box, CheckURL: d.CheckURL,
+			Wake: d.Wake, Clock: d.Clock})
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst),
 		bodies: newByteBudget(d.BodyMemory)}
@@ -281,6 +324,9 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 // storeError maps an unexpected error: store "not found" is a 404 (the
 // object is not the caller's, or gone), everything else a logged 500.
 func (s *Server) storeError(r *http.Request, err error) *apiError {
+	if e, ok := operations.AsError(err); ok {
+		return refusal(e)
+	}
 	switch {
 	case errors.Is(err, webhook.ErrNotFound):
 		return notFound("resource")
@@ -310,6 +356,20 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 	}
 	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", infoOf(r).id, "err", err)
 	return errorf(http.StatusInternalServerError, "internal_error", "internal error")
+}
+
+// refusal answers an action the operations layer refused, with the
+// status and code of SPEC §3 and the layer's message.
+func refusal(e *operations.Error) *apiError {
+	switch e.Kind {
+	case operations.NotFound:
+		return errorf(http.StatusNotFound, "not_found", "%s", e.Message)
+	case operations.Conflict:
+		return errorf(http.StatusConflict, "conflict", "%s", e.Message)
+	case operations.Forbidden:
+		return errorf(http.StatusForbidden, "forbidden", "%s", e.Message)
+	}
+	return &apiError{status: http.StatusBadRequest, code: "validation_error", message: e.Error()}
 }
 
 func (s *Server) authenticate(r *http.Request, scope string) (caller, *apiError) {
@@ -365,7 +425,7 @@ func (s *Server) accountFor(r *http.Request, c caller, bodyAccount string) (stri
 		}
 		if q := r.URL.Query().Get("account_id"); q != "" && q != bodyAccount {
 			return "", invalid("account_id", "the query names %s and the body %s: name the account once",
-				truncate(q, 100), truncate(bodyAccount, 100))
+				operations.Truncate(q, 100), operations.Truncate(bodyAccount, 100))
 		}
 		account = bodyAccount
 	}

@@ -3,8 +3,8 @@ package api
 import (
 	"encoding/base64"
 	"net/http"
-	"strconv"
 
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 )
@@ -33,13 +33,12 @@ func (s *Server) listParams(r *http.Request, account string) (listing, *apiError
 	q := r.URL.Query()
 	l := listing{limit: 50, given: q.Get("cursor"), box: s.cursors,
 		scope: []byte("cursor\x00" + r.Pattern + "\x00" + account + "\x00" + r.PathValue("account_id") + "\x00" + r.PathValue("webhook_id"))}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 250 {
-			return l, invalid("limit", "must be an integer from 1 to 250, got %q", truncate(v, 50))
-		}
-		l.limit = n
+	n, err := operations.ParseLimit(q.Get("limit"))
+	if err != nil {
+		e, _ := operations.AsError(err)
+		return l, refusal(e)
 	}
+	l.limit = n
 	if l.given == "" {
 		return l, nil
 	}

@@ -1,12 +1,10 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/hookrelay/hookrelay/internal/store"
-	"github.com/hookrelay/hookrelay/internal/webhook"
+	"github.com/hookrelay/hookrelay/internal/operations"
 )
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -22,41 +20,21 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, c caller
 		return aerr
 	}
 	q := r.URL.Query()
-	p := store.DeliveryListParams{
-		AccountID:  account,
-		EndpointID: r.PathValue("webhook_id"),
-		EventType:  q.Get("event_type"),
-		SubjectID:  q.Get("subject_id"),
-		Cursor:     l.after,
-		Limit:      l.limit,
-	}
-	if v := q.Get("status"); v != "" {
-		p.Status = webhook.DeliveryStatus(v)
-		if !p.Status.Valid() {
-			return invalid("status", "must be one of pending, delivered, failed, queued, dropped; got %q", truncate(v, 50))
-		}
-	}
+	dq := operations.DeliveryQuery{EventType: q.Get("event_type"), Status: q.Get("status"), SubjectID: q.Get("subject_id"),
+		Cursor: l.after, Limit: l.limit}
 	for _, f := range []struct {
 		name string
 		dst  **time.Time
-	}{{"since", &p.Since}, {"until", &p.Until}} {
+	}{{"since", &dq.Since}, {"until", &dq.Until}} {
 		if v := q.Get(f.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
+			t, err := operations.ParseTime(f.name, v)
 			if err != nil {
-				return invalid(f.name, "must be an RFC 3339 time such as 2026-05-12T12:00:00Z, got %q", truncate(v, 50))
-			}
-			// The store keeps milliseconds: round up so that a sub-millisecond
-			// bound still means created_at >= since and created_at < until.
-			if c := t.Truncate(time.Millisecond); !c.Equal(t) {
-				t = c.Add(time.Millisecond)
+				return err
 			}
 			*f.dst = &t
 		}
 	}
-	page, err := s.Store.DeliveryList(r.Context(), p)
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("webhook")
-	}
+	page, err := s.Ops.DeliveryList(r.Context(), account, r.PathValue("webhook_id"), dq)
 	if err != nil {
 		return err
 	}
@@ -69,12 +47,7 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, c caller) e
 	if aerr != nil {
 		return aerr
 	}
-	d, err := s.Store.DeliveryGet(r.Context(), store.DeliveryGetParams{
-		AccountID: account, EndpointID: r.PathValue("webhook_id"), ID: r.PathValue("delivery_id"),
-	})
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("delivery")
-	}
+	d, err := s.Ops.Delivery(r.Context(), account, r.PathValue("webhook_id"), r.PathValue("delivery_id"))
 	if err != nil {
 		return err
 	}
@@ -87,17 +60,10 @@ func (s *Server) replayDelivery(w http.ResponseWriter, r *http.Request, c caller
 	if aerr != nil {
 		return aerr
 	}
-	id := r.PathValue("webhook_id")
-	d, err := s.Store.DeliveryReplay(r.Context(), store.DeliveryReplayParams{
-		AccountID: account, EndpointID: id, ID: r.PathValue("delivery_id"), Now: s.Clock.Now(),
-	})
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("delivery")
-	}
+	d, err := s.Ops.DeliveryReplay(r.Context(), account, r.PathValue("webhook_id"), r.PathValue("delivery_id"))
 	if err != nil {
 		return err
 	}
-	s.Wake([]string{id})
 	writeData(w, http.StatusAccepted, toDeliveryView(d))
 	return nil
 }

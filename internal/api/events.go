@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"unicode/utf8"
 
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/store"
 )
 
@@ -151,7 +151,7 @@ func (s *Server) checkPublishable(ctx context.Context, name string) *apiError {
 		return errorf(http.StatusInternalServerError, "internal_error", "could not read the event catalog")
 	case !ok:
 		return invalid("event_type", "unknown event type %q; add it to the catalog first with hookrelay admin event-type create --name %q --description … (or POST /v1/event-types)",
-			truncate(name, 100), truncate(name, 100))
+			operations.Truncate(name, 100), operations.Truncate(name, 100))
 	case t.Reserved:
 		return invalid("event_type", "%q is reserved: hookrelay publishes it itself", name)
 	}
@@ -179,16 +179,6 @@ func checkIdentifier(field, v string, strict bool) *apiError {
 		}
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func (s *Server) listEventTypes(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -1,15 +1,8 @@
 package api
 
 import (
-	"errors"
 	"net/http"
-
-	"github.com/hookrelay/hookrelay/internal/store"
-	"github.com/hookrelay/hookrelay/internal/webhook"
 )
-
-// reasonManual is recorded when an owner disables an endpoint.
-const reasonManual = "disabled by an owner"
 
 func (s *Server) enableWebhook(w http.ResponseWriter, r *http.Request, c caller) error {
 	return s.toggle(w, r, c, true)
@@ -26,24 +19,7 @@ func (s *Server) toggle(w http.ResponseWriter, r *http.Request, c caller, enable
 	if aerr != nil {
 		return aerr
 	}
-	id := r.PathValue("webhook_id")
-	var err error
-	if enable {
-		_, err = s.Store.EndpointEnable(r.Context(), store.EndpointEnableParams{AccountID: account, ID: id, Now: s.Clock.Now()})
-	} else {
-		_, err = s.Store.EndpointDisable(r.Context(), store.EndpointDisableParams{AccountID: account, ID: id,
-			Reason: reasonManual, Now: s.Clock.Now()})
-	}
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("webhook")
-	}
-	if err != nil {
-		return err
-	}
-	if enable {
-		s.Wake([]string{id})
-	}
-	ep, err := s.Store.EndpointGet(r.Context(), store.EndpointGetParams{AccountID: account, ID: id, Now: s.Clock.Now()})
+	ep, err := s.Ops.EndpointSetActive(r.Context(), account, r.PathValue("webhook_id"), enable)
 	if err != nil {
 		return err
 	}
@@ -63,12 +39,7 @@ func (s *Server) listQueued(w http.ResponseWriter, r *http.Request, c caller) er
 	if aerr != nil {
 		return aerr
 	}
-	page, err := s.Store.DeliveryQueuedList(r.Context(), store.DeliveryQueuedListParams{
-		AccountID: account, EndpointID: r.PathValue("webhook_id"), Cursor: l.after, Limit: l.limit,
-	})
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("webhook")
-	}
+	page, err := s.Ops.QueuedList(r.Context(), account, r.PathValue("webhook_id"), l.after, l.limit)
 	if err != nil {
 		return err
 	}
@@ -81,18 +52,9 @@ func (s *Server) deliverQueued(w http.ResponseWriter, r *http.Request, c caller)
 	if aerr != nil {
 		return aerr
 	}
-	id := r.PathValue("webhook_id")
-	n, err := s.Store.DeliveriesQueuedDeliver(r.Context(), store.DeliveriesQueuedDeliverParams{
-		AccountID: account, EndpointID: id, Now: s.Clock.Now(),
-	})
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("webhook")
-	}
+	n, err := s.Ops.EndpointDeliverQueued(r.Context(), account, r.PathValue("webhook_id"))
 	if err != nil {
 		return err
-	}
-	if n > 0 {
-		s.Wake([]string{id})
 	}
 	writeData(w, http.StatusAccepted, map[string]int{"count": n})
 	return nil

@@ -2,15 +2,9 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"slices"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/hookrelay/hookrelay/internal/auth"
-	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
@@ -71,27 +65,7 @@ func (f *field[T]) UnmarshalJSON(b []byte) error {
 
 // pathAccount returns the account named in the path, 404 when unknown.
 func (s *Server) pathAccount(r *http.Request) (webhook.Account, error) {
-	a, err := s.Store.AccountGet(r.Context(), r.PathValue("account_id"))
-	if errors.Is(err, webhook.ErrNotFound) {
-		return a, notFound("account")
-	}
-	return a, err
-}
-
-// checkName accepts a display name: 1-max characters once trimmed, no
-// control characters.
-func checkName(field, v string, max int) (string, *apiError) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return "", invalid(field, "is required")
-	}
-	if n := utf8.RuneCountInString(v); n > max {
-		return "", invalid(field, "must be at most %d characters, got %d", max, n)
-	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
-		return "", invalid(field, "must not contain control characters")
-	}
-	return v, nil
+	return s.Ops.Account(r.Context(), r.PathValue("account_id"))
 }
 
 type accountView struct {
@@ -111,15 +85,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, c caller)
 	if err := decode(w, r, operatorBodyBytes, accountShape, &req); err != nil {
 		return err
 	}
-	if req.Name == nil {
-		return invalid("name", "is required")
-	}
-	name, aerr := checkName("name", *req.Name, 200)
-	if aerr != nil {
-		return aerr
-	}
-	now := s.Clock.Now()
-	a, err := s.Store.AccountCreate(r.Context(), store.AccountCreateParams{ID: webhook.NewID("acc", now), Name: name, Now: now})
+	a, err := s.Ops.AccountCreate(r.Context(), req.Name)
 	if err != nil {
 		return err
 	}
@@ -132,11 +98,7 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, c caller) 
 	if aerr != nil {
 		return aerr
 	}
-	search := r.URL.Query().Get("search")
-	if len(search) > 200 {
-		return invalid("search", "must be at most 200 characters")
-	}
-	page, err := s.Store.AccountList(r.Context(), store.AccountListParams{Search: search, Cursor: l.after, Limit: l.limit})
+	page, err := s.Ops.AccountList(r.Context(), r.URL.Query().Get("search"), l.after, l.limit)
 	if err != nil {
 		return err
 	}
@@ -190,33 +152,12 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := decode(w, r, operatorBodyBytes, apiKeyShape, &req); err != nil {
 		return err
 	}
-	if req.Name == nil {
-		return invalid("name", "is required")
-	}
-	name, aerr := checkName("name", *req.Name, 100)
-	if aerr != nil {
-		return aerr
-	}
-	if err := auth.ValidateScopes(req.Scopes); err != nil {
-		return invalid("scopes", "%s", err.Error())
-	}
-	var scopes []string
-	for _, sc := range req.Scopes {
-		if !slices.Contains(scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
-	key, hash := auth.NewKey(false)
-	now := s.Clock.Now()
-	k, err := s.Store.APIKeyCreate(r.Context(), store.APIKeyCreateParams{
-		ID: webhook.NewID("key", now), AccountID: acc.ID, Name: name, Prefix: auth.DisplayPrefix(key),
-		Hash: hash, Scopes: scopes, Now: now,
-	})
+	k, err := s.Ops.APIKeyCreate(r.Context(), operations.Operator, acc.ID, req.Name, req.Scopes)
 	if err != nil {
 		return err
 	}
 	writeData(w, http.StatusCreated, createdAPIKey{APIKeyID: k.ID, Name: k.Name, Scopes: k.Scopes, KeyPrefix: k.Prefix,
-		Key: key, CreatedAt: apiTime(k.CreatedAt)})
+		Key: k.Key, CreatedAt: apiTime(k.CreatedAt)})
 	return nil
 }
 
@@ -229,7 +170,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, c caller) e
 	if aerr != nil {
 		return aerr
 	}
-	page, err := s.Store.APIKeyList(r.Context(), store.APIKeyListParams{AccountID: acc.ID, Cursor: l.after, Limit: l.limit})
+	page, err := s.Ops.APIKeyList(r.Context(), acc.ID, l.after, l.limit)
 	if err != nil {
 		return err
 	}
@@ -245,15 +186,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("api_key_id")
-	err = s.Store.APIKeyRevoke(r.Context(), store.APIKeyRevokeParams{AccountID: acc.ID, ID: id, Now: s.Clock.Now()})
-	if errors.Is(err, webhook.ErrNotFound) {
-		return notFound("API key")
-	}
-	if err != nil {
-		return err
-	}
-	k, err := s.Store.APIKeyGet(r.Context(), store.APIKeyGetParams{AccountID: acc.ID, ID: id})
+	k, err := s.Ops.APIKeyRevoke(r.Context(), operations.Operator, acc.ID, r.PathValue("api_key_id"))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hookrelay/hookrelay/internal/operations"
 )
 
 // apiError is an error with its HTTP status and stable code. Handlers
@@ -154,7 +156,7 @@ func checkJSONRequest(r *http.Request) *apiError {
 func checkEncoding(r *http.Request) *apiError {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Content-Encoding %q is not supported: send the JSON body uncompressed", truncate(ce, 50))
+			"Content-Encoding %q is not supported: send the JSON body uncompressed", operations.Truncate(ce, 50))
 	}
 	return nil
 }

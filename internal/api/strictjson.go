@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
+
+	"github.com/hookrelay/hookrelay/internal/operations"
 )
 
 // shape lists the keys an object may have, each with the shape of its
@@ -95,7 +97,7 @@ func walk(dec *json.Decoder, path string, depth int, s shape) error {
 		return err
 	case json.Number:
 		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
-			return invalid(fieldName(path), "number %s is out of range", truncate(string(v), 40))
+			return invalid(fieldName(path), "number %s is out of range", operations.Truncate(string(v), 40))
 		}
 	}
 	return nil

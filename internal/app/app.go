@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +22,12 @@ import (
 	"github.com/hookrelay/hookrelay/internal/api"
 	"github.com/hookrelay/hookrelay/internal/clock"
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/dashboard"
 	"github.com/hookrelay/hookrelay/internal/dispatch"
 	"github.com/hookrelay/hookrelay/internal/intake"
 	"github.com/hookrelay/hookrelay/internal/liveness"
 	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/operations"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
@@ -66,8 +69,10 @@ type App struct {
 	API        *api.Server
 	// Liveness registers this process: the Idempotency-Keys it holds in
 	// progress are freed at once when it is gone. Set with the API.
-	Liveness *liveness.Tracker
-	listener net.Listener
+	Liveness  *liveness.Tracker
+	Ops       *operations.Ops
+	Dashboard *dashboard.Dashboard
+	listener  net.Listener
 }
 
 // StoreOptions say how a command may open the database.
@@ -257,12 +262,20 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			log.Error("the database does not take writes; serving 503 until it does", "err", err)
 		}
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
+		catalog := intake.NewCatalog(st, 5*time.Second)
+		a.Ops = operations.New(operations.Deps{Store: st, Catalog: catalog, Box: box, CheckURL: guard.CheckURL, Wake: wake, Clock: c})
+		a.Dashboard, err = dashboard.New(dashboard.Deps{Ops: a.Ops, Box: box, Signer: signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version),
+			PublicURL: cfg.PublicURL, Clock: c, Log: log})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
 		a.API = api.New(api.Deps{
 			Store:       st,
+			Ops:         a.Ops,
 			Publisher:   a.Intake,
-			Catalog:     intake.NewCatalog(st, 5*time.Second),
+			Catalog:     catalog,
 			Box:         box,
-			CheckURL:    guard.CheckURL,
 			Wake:        wake,
 			Clock:       c,
 			Log:         log,
@@ -277,6 +290,29 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		})
 	}
 	return a, nil
+}
+
+// mount serves the API's paths (SPEC §3: /v1/*, /healthz, /readyz,
+// /metrics) from the API and every other path from the dashboard (SPEC §5:
+// pages at /, sign-in at /login), on one address.
+func mount(apiServer, dash http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/v1/") || p == "/v1" || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+			apiServer.ServeHTTP(w, r)
+			return
+		}
+		dash.ServeHTTP(w, r)
+	})
+}
+
+// Handler is what the process serves on its address: the API and the
+// dashboard, or on a dispatcher-only node (--api=false) its health routes.
+func (a *App) Handler() http.Handler {
+	if a.Dashboard == nil {
+		return a.API
+	}
+	return mount(a.API, a.Dashboard)
 }
 
 // Listen binds the API's address (":0" picks a free port); Addr tells it.
@@ -345,7 +381,7 @@ func (a *App) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	if a.API != nil {
 		srv = &http.Server{
-			Handler:           a.API,
+			Handler:           a.Handler(),
 			ReadHeaderTimeout: a.opt.ReadHeaderTimeout,
 			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
 			WriteTimeout:      60 * time.Second,

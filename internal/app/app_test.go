@@ -306,3 +306,34 @@ func TestOversizedHeaderGetsTheEnvelope(t *testing.T) {
 		t.Fatalf("%d %q %s, want 431 in the JSON envelope", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+// TestOneAddressServesAPIAndDashboard: the API keeps its paths (SPEC §3)
+// and every other path is the dashboard (SPEC §5), on one address.
+func TestOneAddressServesAPIAndDashboard(t *testing.T) {
+	t.Parallel()
+	r := start(t, false, app.Options{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		path, contentType string
+		status            int
+	}{
+		{"/healthz", "application/json", http.StatusOK},
+		{"/readyz", "application/json", http.StatusOK},
+		{"/metrics", "text/plain", http.StatusOK},
+		{"/v1/webhooks", "application/json", http.StatusUnauthorized},
+		{"/v1/nope", "application/json", http.StatusNotFound},
+		{"/login", "text/html", http.StatusOK},
+		{"/", "", http.StatusSeeOther}, // to /login
+		{"/nope", "text/html", http.StatusNotFound},
+		{"/static/app.css", "text/css", http.StatusOK},
+	} {
+		resp, err := noRedirect.Get(r.base + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), c.contentType) {
+			t.Errorf("GET %s: HTTP %d %q, want %d %q", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), c.status, c.contentType)
+		}
+	}
+}

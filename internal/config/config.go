@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 // Config is every setting of `hookrelay serve`.
 type Config struct {
 	Addr                   string
+	PublicURL              string
 	Database               string
 	EncryptionKey          string
 	HeaderPrefix           string
@@ -65,6 +67,7 @@ func Register(fs *flag.FlagSet) *Config {
 	}
 	boolean := func(p *bool, name string, def bool, usage string) { BoolVar(fs, p, name, def, usage) }
 	str(&c.Addr, "addr", "127.0.0.1:8080", "`host:port` the API listens on")
+	str(&c.PublicURL, "public-url", "", "`URL` where people reach the dashboard (e.g. https://hooks.example.com); an https URL makes its cookies Secure behind a TLS-terminating proxy")
 	str(&c.Database, "database", "hookrelay.db", "SQLite `file`, created on first run")
 	str(&c.EncryptionKey, "encryption-key", "", "base64 32-byte `key` encrypting signing secrets at rest; when empty, a key file is generated beside the database (make one: head -c 32 /dev/urandom | base64)")
 	str(&c.HeaderPrefix, "header-prefix", "X-Hookrelay-", "prefix of the branded delivery headers (Signature, Event, Delivery-Id, Timestamp)")
@@ -166,6 +169,12 @@ func (c *Config) validate() error {
 		return errors.New("--api=false and --dispatcher=false leave nothing to run")
 	case c.Database == "":
 		return errors.New("--database is required")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: must be an absolute http(s) URL such as https://hooks.example.com", c.PublicURL)
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -113,3 +113,21 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String() = %q", b.String())
 	}
 }
+
+// TestPublicURL: --public-url and HOOKRELAY_PUBLIC_URL set where people
+// reach the dashboard; anything but an absolute http(s) URL is refused.
+func TestPublicURL(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, nil, map[string]string{"HOOKRELAY_PUBLIC_URL": "https://hooks.example.com"})
+	if err != nil || c.PublicURL != "https://hooks.example.com" {
+		t.Fatalf("from the environment: %q, %v", c.PublicURL, err)
+	}
+	if c, err := load(t, []string{"--public-url", "http://127.0.0.1:8080"}, nil); err != nil || c.PublicURL != "http://127.0.0.1:8080" {
+		t.Fatalf("from the flag: %v", err)
+	}
+	for _, bad := range []string{"hooks.example.com", "ftp://hooks.example.com", "https://", "/dashboard"} {
+		if _, err := load(t, []string{"--public-url", bad}, nil); err == nil || !strings.Contains(err.Error(), "--public-url") {
+			t.Errorf("--public-url %q: err = %v, want a refusal naming the flag", bad, err)
+		}
+	}
+}

@@ -325,3 +325,10 @@ func headerKeysFor(prefix string) headerKeys {
 		timestamp:  textproto.CanonicalMIMEHeaderKey(prefix + "Timestamp"),
 	}
 }
+
+// SignatureHeaders names the headers that carry signatures, which Apply
+// leaves out when given no secret: the dashboard shows a past request's
+// headers without re-signing it.
+func (s *Signer) SignatureHeaders() []string {
+	return []string{s.keys.signature, "Webhook-Signature"}
+}

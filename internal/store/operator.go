@@ -23,7 +23,8 @@ type OperatorStore interface {
 	// account included.
 	AccountList(ctx context.Context, p AccountListParams) (Page[webhook.Account], error)
 
-	// APIKeyGet returns one key of one account, revoked or not.
+	// APIKeyGet returns one key of one account, revoked or not; with an
+	// empty AccountID, an operator key.
 	APIKeyGet(ctx context.Context, p APIKeyGetParams) (webhook.APIKey, error)
 	// APIKeyList lists an account's keys newest first, revoked ones too;
 	// with an empty AccountID, the operator keys.

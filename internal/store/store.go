@@ -21,8 +21,9 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 
 // Store is everything hookrelay persists.
 type Store interface {
-	OperatorStore // accounts, keys, members, catalog, credit alerts: operator.go
-	StatsStore    // what /metrics reads at scrape time: stats.go
+	OperatorStore  // accounts, keys, members, catalog, credit alerts: operator.go
+	StatsStore     // what /metrics reads at scrape time: stats.go
+	DashboardStore // members' sign-in, sessions, hourly counts: dashboard.go
 
 	// Migrate applies pending schema migrations.
 	Migrate(ctx context.Context) error

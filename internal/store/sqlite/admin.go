@@ -32,6 +32,7 @@ func (s *Store) AccountDelete(ctx context.Context, p store.AccountDeleteParams) 
 			`DELETE FROM idempotency_keys WHERE scope IN (SELECT id FROM api_keys WHERE account_id = ?)`,
 			`DELETE FROM api_keys WHERE account_id = ?`,
 			`DELETE FROM members WHERE account_id = ?`,
+			`DELETE FROM sessions WHERE account_id = ?`,
 			`DELETE FROM credit_thresholds WHERE account_id = ?`,
 			`DELETE FROM credit_balances WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,

@@ -79,7 +79,8 @@ func scanAPIKey(row scanner) (int64, webhook.APIKey, error) {
 // APIKeyGet returns one key of one account.
 func (s *Store) APIKeyGet(ctx context.Context, p store.APIKeyGetParams) (webhook.APIKey, error) {
 	_, k, err := scanAPIKey(s.rd.QueryRowContext(ctx,
-		`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND account_id = ?`, p.ID, p.AccountID))
+		`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ? AND account_id IS ?`, p.ID,
+		sql.NullString{String: p.AccountID, Valid: p.AccountID != ""}))
 	if err != nil {
 		return k, fmt.Errorf("get api key: %w", err)
 	}
@@ -234,7 +235,12 @@ func (s *Store) MemberUpdate(ctx context.Context, p store.MemberUpdateParams) (w
 		_, err = tx.ExecContext(ctx,
 			`UPDATE members SET email = ?, role = ?, password_hash = COALESCE(?, password_hash) WHERE seq = ?`,
 			m.Email, m.Role, hash, seq)
-		return mapErr(err)
+		if err != nil || !hash.Valid {
+			return mapErr(err)
+		}
+		// A new password signs the member out everywhere.
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE member_id = ?`, p.ID)
+		return err
 	})
 	if err != nil {
 		return webhook.Member{}, fmt.Errorf("update member: %w", err)
@@ -254,7 +260,11 @@ func (s *Store) MemberDelete(ctx context.Context, p store.MemberDeleteParams) er
 		if role == webhook.RolePrimaryOwner {
 			return errDeletePrimary
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE seq = ?`, seq)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM members WHERE seq = ?`, seq); err != nil {
+			return err
+		}
+		// Its dashboard sessions end with it.
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE member_id = ?`, p.ID)
 		return err
 	})
 	if err != nil {

@@ -109,6 +109,12 @@ func testAPIKeyList(t *testing.T, open Opener) {
 		_, err := b.s.APIKeyGet(b.ctx, store.APIKeyGetParams{AccountID: b.acc.ID, ID: id})
 		wantErr(t, err, webhook.ErrNotFound, "APIKeyGet "+id)
 	}
+	// An empty account names the operator keys, and only them.
+	if op, err := b.s.APIKeyGet(b.ctx, store.APIKeyGetParams{ID: "key_op"}); err != nil || !op.Operator() {
+		t.Fatalf("APIKeyGet of the operator key = %+v, %v", op, err)
+	}
+	_, err = b.s.APIKeyGet(b.ctx, store.APIKeyGetParams{ID: "key_1"})
+	wantErr(t, err, webhook.ErrNotFound, "APIKeyGet of an account key as an operator key")
 
 	var got []string
 	cursor := ""

@@ -103,6 +103,7 @@ func Exercise(t *testing.T, open Opener) {
 	exerciseEdit(t, open)
 	exerciseOperator(t, open)
 	exerciseOps(t, open)
+	exerciseDashboard(t, open)
 }
 
 // testDueBatch: one batch of reads answers each read exactly as it would
