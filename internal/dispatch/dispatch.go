@@ -41,6 +41,7 @@ type Store interface {
 	EndpointsClaim(ctx context.Context, p store.EndpointsClaimParams) ([]store.ClaimedEndpoint, error)
 	EndpointsRenew(ctx context.Context, p store.EndpointsRenewParams) ([]string, error)
 	EndpointRelease(ctx context.Context, p store.EndpointReleaseParams) (bool, error)
+	EndpointsRelease(ctx context.Context, p store.EndpointsReleaseParams) (int, error)
 	DeliveriesDueBatch(ctx context.Context, ps []store.DeliveriesDueParams) ([][]store.DueDelivery, error)
 	DeliveriesRecord(ctx context.Context, results []store.AttemptResult) error
 	Prune(ctx context.Context, p store.PruneParams) (int, error)
@@ -256,6 +257,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			<-done
 		}
 	}
+	// Workers stopped by the shutdown left their leases for this: one
+	// statement gives them all back, so another node takes over at once.
+	rctx, cancel := d.bookkeepingCtx()
+	if n, err := d.store.EndpointsRelease(rctx, store.EndpointsReleaseParams{Owner: d.owner}); err != nil {
+		d.log.Error("release leases at shutdown; they expire after --lease-ttl", "err", err)
+	} else if n > 0 {
+		d.log.Info("leases given back", "endpoints", n)
+	}
+	cancel()
 	stopWatching()
 	wg.Wait()
 	stopFetching()

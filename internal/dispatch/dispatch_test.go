@@ -225,10 +225,12 @@ func (h *harness) delivery(endpointID, id string) webhook.Delivery {
 }
 
 // eventually polls cond; the dispatcher works in real time (only its notion
-// of "now" is fake), so conditions settle in milliseconds.
+// of "now" is fake), so conditions settle in milliseconds. The deadline is
+// generous because -race on a machine shared with other test binaries can
+// stall a goroutine for seconds; a passing condition returns at once.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return

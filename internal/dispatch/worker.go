@@ -349,13 +349,14 @@ func (w *worker) lingerLeft(limit int) time.Duration {
 }
 
 // finish ends a stopping worker: disable the endpoint if a rule asked for
-// it, then give the lease back, unless it was lost.
+// it and give the lease back. A lost lease is not ours to give; at
+// shutdown the dispatcher gives back all of them at once.
 func (w *worker) finish() {
 	l := &w.loop
-	if l.lost {
+	if l.lost || l.disable == "" {
 		return
 	}
-	if l.disable != "" && !l.abandon {
+	if !l.abandon {
 		w.disable(l.disable)
 	}
 	w.release(true)

@@ -85,6 +85,9 @@ type Store interface {
 	// recording when it next will. It reports false, keeping the lease, when
 	// work is due after all (it arrived since the owner last looked).
 	EndpointRelease(ctx context.Context, p EndpointReleaseParams) (bool, error)
+	// EndpointsRelease gives back every lease the owner holds, whatever is
+	// due (a dispatcher shutting down), and reports how many.
+	EndpointsRelease(ctx context.Context, p EndpointsReleaseParams) (int, error)
 	// DeliveriesDue lists an endpoint's pending deliveries that are due, in
 	// the order they must start: due time, then publish order.
 	DeliveriesDue(ctx context.Context, p DeliveriesDueParams) ([]DueDelivery, error)
@@ -354,6 +357,10 @@ type EndpointReleaseParams struct {
 	// Force releases even with work due (at shutdown, so another node takes
 	// it over at once instead of after the lease expires).
 	Force bool
+}
+
+type EndpointsReleaseParams struct {
+	Owner string
 }
 
 type EndpointUpdateParams struct {

@@ -169,6 +169,31 @@ func (s *Store) EndpointRelease(ctx context.Context, p store.EndpointReleasePara
 	return released, nil
 }
 
+// EndpointsRelease gives back every lease the owner holds, in one
+// statement: a dispatcher shutting down holds up to thousands.
+func (s *Store) EndpointsRelease(ctx context.Context, p store.EndpointsReleaseParams) (int, error) {
+	var n int64
+	err := s.txLazy(ctx, func(tx *wtx) error {
+		// next_due_at is a lower bound on when work is due: the earliest
+		// pending delivery, or the end of an open breaker's cool-down.
+		res, err := tx.ExecContext(ctx,
+			`UPDATE endpoints SET lease_owner = NULL, lease_expires_at = NULL,
+			   next_due_at = (SELECT CASE WHEN MIN(d.next_attempt_at) IS NULL THEN NULL
+			                  ELSE MAX(MIN(d.next_attempt_at), COALESCE(endpoints.breaker_open_until, 0)) END
+			                  FROM deliveries d WHERE d.endpoint_seq = endpoints.seq AND d.status = 'pending')
+			 WHERE lease_owner = ?`, p.Owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release leases of %s: %w", p.Owner, err)
+	}
+	return int(n), nil
+}
+
 // dueColumns are what a delivery's body and retry policy need.
 const dueColumns = `SELECT d.seq, d.id, v.id, d.event_type, v.data, v.created_at, d.next_attempt_at, d.attempt_count, d.schedule_attempt,
 	  e.secret_version

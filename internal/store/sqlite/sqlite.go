@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -43,7 +42,11 @@ type Store struct {
 	wc *stmtCache
 	rd pool // reads through prepared statements
 
-	wmu     sync.Mutex // serialises write transactions with their PRAGMA synchronous
+	// wmu serialises write transactions with their PRAGMA synchronous: a
+	// channel of one token rather than a mutex, so that a writer waiting
+	// behind a long batch gives up when its context ends (a release at
+	// shutdown must not outlive the shutdown's deadline).
+	wmu chan struct{}
 	durable bool       // the writer's current synchronous mode is FULL
 
 	subs subscriptionCache
@@ -152,7 +155,7 @@ func openFile(path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
 	wc := newStmtCache(w)
-	return &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true}, nil
+	return &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true, wmu: make(chan struct{}, 1)}, nil
 }
 
 // Created reports whether Open created the database file.
@@ -272,8 +275,12 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 }
 
 func (s *Store) write(ctx context.Context, durable bool, fn func(*wtx) error) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	select {
+	case s.wmu <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the writer: %w", context.Cause(ctx))
+	}
+	defer func() { <-s.wmu }()
 	err := classify(s.writeLocked(ctx, durable, fn))
 	s.health.Observe(err)
 	var ue *store.UnavailableError

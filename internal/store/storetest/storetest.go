@@ -92,6 +92,7 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("DeliveryListFilters", func(t *testing.T) { t.Parallel(); testDeliveryFilters(t, open) })
 	t.Run("DeliveryPagesStable", func(t *testing.T) { t.Parallel(); testDeliveryPages(t, open) })
 	t.Run("ClaimAndLease", func(t *testing.T) { t.Parallel(); testClaim(t, open) })
+	t.Run("ReleaseAllAtShutdown", func(t *testing.T) { t.Parallel(); testReleaseAll(t, open) })
 	t.Run("DueOrderAndRecord", func(t *testing.T) { t.Parallel(); testDueAndRecord(t, open) })
 	t.Run("DueBatch", func(t *testing.T) { t.Parallel(); testDueBatch(t, open) })
 	t.Run("ReleaseRace", func(t *testing.T) { t.Parallel(); testReleaseRace(t, open) })
@@ -458,6 +459,70 @@ func testDeliveryPages(t *testing.T, open Opener) {
 	}
 	if len(seen) != 5 {
 		t.Fatalf("walked %d deliveries, want the 5 that existed at the first page", len(seen))
+	}
+}
+
+// testReleaseAll: a dispatcher shutting down gives back every lease it
+// holds in one call, each endpoint claimable again exactly when its work is
+// due, and nobody else's lease is touched.
+func testReleaseAll(t *testing.T, open Opener) {
+	b := setup(t, open)
+	dueNow := b.endpoint(t, b.acc.ID, "generation.completed")
+	retry := b.endpoint(t, b.acc.ID, "generation.completed")
+	other := b.endpoint(t, b.acc.ID, "generation.completed")
+	b.publish(t, t0, b.event("generation.completed"))
+	claim := func(owner string, now time.Time, limit int) []string {
+		c, err := b.s.EndpointsClaim(b.ctx, store.EndpointsClaimParams{Owner: owner, Now: now, LeaseUntil: now.Add(time.Hour), Limit: limit})
+		must(t, err)
+		var ids []string
+		for _, e := range c {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := claim("n1", t0, 2); len(got) != 2 {
+		t.Fatalf("n1 claimed %v", got)
+	}
+	if got := claim("n2", t0, 10); len(got) != 1 {
+		t.Fatalf("n2 claimed %v", got)
+	}
+	// n1 holds two of the three: call them dueNow and retry, the third other.
+	held, err := b.s.EndpointsRenew(b.ctx, store.EndpointsRenewParams{Owner: "n1", Now: t0, LeaseUntil: t0.Add(time.Hour)})
+	must(t, err)
+	var mine, theirs []webhook.Endpoint
+	for _, e := range []webhook.Endpoint{dueNow, retry, other} {
+		if slices.Contains(held, e.ID) {
+			mine = append(mine, e)
+		} else {
+			theirs = append(theirs, e)
+		}
+	}
+	if len(mine) != 2 || len(theirs) != 1 {
+		t.Fatalf("n1 holds %v", held)
+	}
+	dueNow, retry, other = mine[0], mine[1], theirs[0]
+	d := b.deliveries(t, retry.ID)[0]
+	must(t, b.s.DeliveriesRecord(b.ctx, []store.AttemptResult{{DeliveryID: d.ID, Status: webhook.StatusPending,
+		NextAttemptAt: t0.Add(time.Minute), ScheduleAttempt: 1, Attempt: webhook.Attempt{AttemptedAt: t0, StatusCode: 500}}}))
+
+	n, err := b.s.EndpointsRelease(b.ctx, store.EndpointsReleaseParams{Owner: "n1"})
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("released %d leases, want n1's 2", n)
+	}
+	if got := claim("n3", t0.Add(time.Second), 10); !slices.Equal(got, []string{dueNow.ID}) {
+		t.Fatalf("claimable right after the release: %v, want only the endpoint with work due now", got)
+	}
+	if got := claim("n3", t0.Add(time.Minute), 10); !slices.Equal(got, []string{retry.ID}) {
+		t.Fatalf("claimable when the retry is due: %v, want the retrying endpoint", got)
+	}
+	if still, err := b.s.EndpointsRenew(b.ctx, store.EndpointsRenewParams{Owner: "n2", Now: t0, LeaseUntil: t0.Add(time.Hour)}); err != nil ||
+		!slices.Equal(still, []string{other.ID}) {
+		t.Fatalf("n2's lease after n1's release: %v, %v", still, err)
+	}
+	if n, err := b.s.EndpointsRelease(b.ctx, store.EndpointsReleaseParams{Owner: "n1"}); err != nil || n != 0 {
+		t.Fatalf("a second release: %d, %v", n, err)
 	}
 }
 
