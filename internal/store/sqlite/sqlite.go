@@ -46,8 +46,8 @@ type Store struct {
 	// channel of one token rather than a mutex, so that a writer waiting
 	// behind a long batch gives up when its context ends (a release at
 	// shutdown must not outlive the shutdown's deadline).
-	wmu chan struct{}
-	durable bool       // the writer's current synchronous mode is FULL
+	wmu     chan struct{}
+	durable bool // the writer's current synchronous mode is FULL
 
 	subs subscriptionCache
 
