@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime/pprof"
@@ -200,4 +201,42 @@ func countDeliveries(h *harness, s webhook.DeliveryStatus) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// TestSharedHostReusesConnections: twenty endpoints on one host (as
+// customers of one automation service are) keep their connections alive
+// between deliveries instead of opening one per request.
+func TestSharedHostReusesConnections(t *testing.T) {
+	t.Parallel()
+	rc := &countingReceiver{seen: map[string]bool{}}
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.requests.Add(1)
+		rc.mu.Lock()
+		rc.seen[r.Header.Get("webhook-id")] = true
+		rc.mu.Unlock()
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	h := setup(t, options{cfg: dispatch.Config{MaxInFlightPerEndpoint: 10, Timeout: time.Minute}})
+	const endpoints = 20
+	for i := range endpoints {
+		h.endpointFor(fmt.Sprintf("%s/ep/%d", srv.URL, i), []string{"*"})
+	}
+	for range 10 {
+		h.publish(10) // 10 events × 20 endpoints per wave
+	}
+	waitAll(t, rc, 100*endpoints, h.d, func() string { return "" })
+	// About one connection per request that can be in flight at once (the
+	// transport may dial while a connection is being handed back, so up to
+	// twice that); a pool sized for one endpoint opened one per request.
+	if n := conns.Load(); n > 2*endpoints*10 {
+		t.Fatalf("%d connections opened for %d deliveries to one host, want at most %d", n, 100*endpoints, 2*endpoints*10)
+	}
+	t.Logf("%d connections for %d deliveries", conns.Load(), 100*endpoints)
 }

@@ -49,14 +49,21 @@ const (
 //   - TLS 1.2 at least; dial 10 s and TLS handshake 10 s; no response
 //     header timeout, since the caller's context carries the delivery
 //     timeout.
-//   - MaxIdleConnsPerHost is maxConnsPerHost (net/http's default of 2 when
-//     it is 0 or less), so the keep-alive pool matches the dispatcher's
-//     per-endpoint concurrency. MaxConnsPerHost is deliberately not set:
-//     two endpoints on one host must not queue behind each other.
+//   - Idle connections are kept per host up to maxIdlePerHost, not per
+//     endpoint: many customers' endpoints share a host (one automation
+//     service, one serverless domain), and a pool sized for one endpoint
+//     made every request beyond it open a new connection (and a new TLS
+//     handshake) under load. What is open is bounded anyway by the
+//     endpoints' in-flight caps, and idle connections close after
+//     idleConnTimeout. MaxConnsPerHost is deliberately not set: two
+//     endpoints on one host must not queue behind each other.
 //   - ForceAttemptHTTP2, because a custom DialContext would otherwise turn
 //     HTTP/2 off.
 //   - DisableCompression: the response body excerpt recorded in the log is
 //     the bytes the receiver sent, not a transparently gunzipped version.
+// maxIdlePerHost bounds the keep-alive pool of one host.
+const maxIdlePerHost = 1024
+
 func (g *Guard) Transport(maxConnsPerHost int) *http.Transport {
 	return &http.Transport{
 		Proxy:                  nil,
@@ -65,7 +72,7 @@ func (g *Guard) Transport(maxConnsPerHost int) *http.Transport {
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ForceAttemptHTTP2:      true,
 		DisableCompression:     true,
-		MaxIdleConnsPerHost:    max(maxConnsPerHost, 0),
+		MaxIdleConnsPerHost:    max(maxConnsPerHost, maxIdlePerHost),
 		IdleConnTimeout:        idleConnTimeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,

@@ -332,14 +332,15 @@ func TestTransportSettings(t *testing.T) {
 	if tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 0 {
 		t.Errorf("TLSHandshakeTimeout %v, ResponseHeaderTimeout %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout)
 	}
-	if tr.MaxIdleConnsPerHost != 7 || tr.MaxConnsPerHost != 0 {
-		t.Errorf("MaxIdleConnsPerHost %d MaxConnsPerHost %d; want 7 and 0", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost)
+	// The keep-alive pool is per host, shared by every endpoint on it.
+	if tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 {
+		t.Errorf("MaxIdleConnsPerHost %d MaxConnsPerHost %d; want %d and 0", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, maxIdlePerHost)
 	}
 	if !tr.ForceAttemptHTTP2 || !tr.DisableCompression {
 		t.Error("want ForceAttemptHTTP2 and DisableCompression")
 	}
-	if g.Transport(-1).MaxIdleConnsPerHost != 0 {
-		t.Error("negative maxConnsPerHost must fall back to the net/http default")
+	if g.Transport(5000).MaxIdleConnsPerHost != 5000 {
+		t.Error("a per-endpoint cap above the pool's size must still keep its connections")
 	}
 	c := g.Client(1)
 	if c.Timeout != 0 || c.Jar != nil || c.CheckRedirect == nil {
