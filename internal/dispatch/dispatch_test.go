@@ -50,6 +50,7 @@ type options struct {
 	clock   *clock.Fake
 	noStart bool        // the test calls h.start after arranging the database
 	guard   *ssrf.Guard // nil: loopback allowed, for httptest receivers
+	logTo   io.Writer   // nil: logs are discarded
 }
 
 func setup(t *testing.T, o options) *harness {
@@ -93,7 +94,11 @@ func setup(t *testing.T, o options) *harness {
 	if guard == nil {
 		guard = ssrf.New(ssrf.Options{AllowLoopback: true})
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logTo := o.logTo
+	if logTo == nil {
+		logTo = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(logTo, nil))
 	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID, log: log, guard: guard, cfg: cfg}
 	h.d = newDispatcher(h, st, cfg)
 	h.stop = func() {}

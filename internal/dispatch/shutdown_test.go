@@ -35,8 +35,9 @@ func TestShutdownWithinTimeoutWhileSaturated(t *testing.T) {
 	defer dead.Close()
 	defer close(release)
 
-	const shutdown = time.Second
-	h := setup(t, options{cfg: dispatch.Config{ShutdownTimeout: shutdown, Timeout: time.Minute}})
+	const shutdown = 2 * time.Second
+	logs := &lockedBuffer{}
+	h := setup(t, options{cfg: dispatch.Config{ShutdownTimeout: shutdown, Timeout: time.Minute}, logTo: logs})
 	const endpoints, events = 20, 400
 	var eps []string
 	for i := range endpoints {
@@ -51,7 +52,7 @@ func TestShutdownWithinTimeoutWhileSaturated(t *testing.T) {
 	// The deadline is the point of the test; the margin absorbs -race and
 	// a busy machine, not design slack (the plan ends at the deadline).
 	if took > shutdown+time.Second {
-		t.Fatalf("stop took %s with ShutdownTimeout %s", took, shutdown)
+		t.Fatalf("stop took %s with ShutdownTimeout %s\n%s", took, shutdown, logs)
 	}
 	t.Logf("stopped in %s", took.Round(time.Millisecond))
 	// Another node claims every endpoint at once: the leases were given
@@ -59,7 +60,7 @@ func TestShutdownWithinTimeoutWhileSaturated(t *testing.T) {
 	c, err := h.store.EndpointsClaim(h.ctx, store.EndpointsClaimParams{Owner: "other", Now: h.clock.Now(),
 		LeaseUntil: h.clock.Now().Add(time.Minute), Limit: endpoints})
 	if err != nil || len(c) != endpoints {
-		t.Fatalf("another node could claim %d of %d endpoints right after the stop (%v)", len(c), endpoints, err)
+		t.Fatalf("another node could claim %d of %d endpoints right after the stop (%v)\n%s", len(c), endpoints, err, logs)
 	}
 	// Hand them back and restart with a receiver that answers.
 	for _, ep := range eps {
@@ -152,4 +153,22 @@ func TestWatchdogReportsAStall(t *testing.T) {
 	if got := gauge(t, h, "hookrelay_dispatcher_stalled"); got != 0 {
 		t.Fatalf("stalled gauge = %v after recovery, want 0", got)
 	}
+}
+
+// lockedBuffer collects logs written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
