@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -22,15 +21,7 @@ func TestKeyInProgressIsFreedWhenItsProcessDies(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "idem.db")}
-	n.migrate()
-	var acc struct {
-		AccountID string `json:"account_id"`
-	}
-	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "idem")), &acc); err != nil {
-		t.Fatal(err)
-	}
-	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "events:publish")
-	n.admin("event-type", "create", "--name", "idem.test", "--description", "idempotency test")
+	_, key := n.bootstrap("idem", "events:publish", "idem.test")
 	addr := freePort(t)
 	in := n.start(addr)
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,15 +40,7 @@ func TestLargeBatchesStayUnderAMemoryCeiling(t *testing.T) {
 		t.Skip("starts real processes and moves 250 MB")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "mem.db")}
-	n.migrate()
-	var acc struct {
-		AccountID string `json:"account_id"`
-	}
-	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "mem")), &acc); err != nil {
-		t.Fatal(err)
-	}
-	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "events:publish,webhooks:read")
-	n.admin("event-type", "create", "--name", "mem.test", "--description", "memory test")
+	_, key := n.bootstrap("mem", "events:publish,webhooks:read", "mem.test")
 	in := n.start(freePort(t), "--max-body-memory", "64MiB")
 	defer in.kill(t)
 	base := peakRSS(t, in.cmd.Process.Pid)

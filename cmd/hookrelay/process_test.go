@@ -61,6 +61,22 @@ func (n node) migrate() {
 	}
 }
 
+// bootstrap creates the database, an account with a key of scopes and the
+// event type typ: what every test on the real binary starts from.
+func (n node) bootstrap(name, scopes, typ string) (accountID, key string) {
+	n.t.Helper()
+	n.migrate()
+	var acc struct {
+		AccountID string `json:"account_id"`
+	}
+	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", name)), &acc); err != nil {
+		n.t.Fatal(err)
+	}
+	key = n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", scopes)
+	n.admin("event-type", "create", "--name", typ, "--description", name+" test")
+	return acc.AccountID, key
+}
+
 func (n node) admin(args ...string) string {
 	n.t.Helper()
 	out, err := exec.Command(binary, append(append([]string{"admin"}, args...), "--database", n.database)...).CombinedOutput()
@@ -186,15 +202,7 @@ func TestKillNineLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "crash.db")}
-	n.migrate()
-	var acc struct {
-		AccountID string `json:"account_id"`
-	}
-	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "crash")), &acc); err != nil {
-		t.Fatal(err)
-	}
-	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "webhooks:manage,events:publish")
-	n.admin("event-type", "create", "--name", "crash.test", "--description", "crash test")
+	_, key := n.bootstrap("crash", "webhooks:manage,events:publish", "crash.test")
 
 	rc := &receiver{byEvent: map[int]int{}, delay: time.Millisecond}
 	srv := httptest.NewServer(rc)
@@ -271,15 +279,7 @@ func TestSigtermFinishesInFlight(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "term.db")}
-	n.migrate()
-	var acc struct {
-		AccountID string `json:"account_id"`
-	}
-	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "term")), &acc); err != nil {
-		t.Fatal(err)
-	}
-	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "webhooks:manage,events:publish")
-	n.admin("event-type", "create", "--name", "term.test", "--description", "sigterm test")
+	_, key := n.bootstrap("term", "webhooks:manage,events:publish", "term.test")
 	rc := &receiver{byEvent: map[int]int{}, delay: 20 * time.Millisecond}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -333,15 +333,7 @@ func TestSigtermWithinShutdownTimeoutWhileSaturated(t *testing.T) {
 		t.Skip("starts real processes")
 	}
 	n := node{t: t, database: filepath.Join(t.TempDir(), "sat.db")}
-	n.migrate()
-	var acc struct {
-		AccountID string `json:"account_id"`
-	}
-	if err := json.Unmarshal([]byte(n.admin("account", "create", "--name", "sat")), &acc); err != nil {
-		t.Fatal(err)
-	}
-	key := n.admin("api-key", "create", "--account", acc.AccountID, "--scopes", "webhooks:manage,events:publish")
-	n.admin("event-type", "create", "--name", "sat.test", "--description", "saturation test")
+	_, key := n.bootstrap("sat", "webhooks:manage,events:publish", "sat.test")
 
 	var hang atomic.Bool
 	hang.Store(true)
