@@ -90,15 +90,21 @@ type MatrixShape struct {
 }
 
 func (s MatrixShape) String() string {
-	shape := ShapeSpread
+	return fmt.Sprintf("%d endpoints %s, %s, receivers %s", s.Endpoints, s.shapeName(), s.publishName(), latencyName(s.Latency))
+}
+
+func (s MatrixShape) shapeName() string {
 	if s.Fanout {
-		shape = ShapeFanout
+		return ShapeFanout
 	}
-	pub := "single"
+	return ShapeSpread
+}
+
+func (s MatrixShape) publishName() string {
 	if s.Batch > 1 {
-		pub = "batch " + strconv.Itoa(s.Batch)
+		return "batch " + strconv.Itoa(s.Batch)
 	}
-	return fmt.Sprintf("%d endpoints %s, %s, receivers %s", s.Endpoints, shape, pub, latencyName(s.Latency))
+	return "single"
 }
 
 func latencyName(d time.Duration) string {
@@ -247,14 +253,7 @@ func writeMatrix(w io.Writer, res *MatrixResult) error {
 	fmt.Fprintln(tw, "endpoints\tshape\tpublish\treceivers\trun\tdeliveries\tmissing\tdup\tdeliveries/s\tceiling/s\tratio\tp50 ms\tp99 ms\tpeak RSS MiB\tCPU µs/dlv\t")
 	for _, row := range res.Rows {
 		sh := row.Shape
-		shape := ShapeSpread
-		if sh.Fanout {
-			shape = ShapeFanout
-		}
-		pub := "single"
-		if sh.Batch > 1 {
-			pub = "batch " + strconv.Itoa(sh.Batch)
-		}
+		shape, pub := sh.shapeName(), sh.publishName()
 		if row.Error != "" {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\tFAILED: %s\t\t\t\t\t\t\t\n", sh.Endpoints, shape, pub, latencyName(sh.Latency),
 				row.Run, row.Deliveries, row.Missing, row.Duplicates, row.Error)
