@@ -57,6 +57,27 @@ func TestTrackerCountsDuplicatesByDeliveryID(t *testing.T) {
 	}
 }
 
+// TestFanTrackerCountsEachEndpoint: with fan-out, one event is one
+// delivery per receiver, each counted and timed on its own.
+func TestFanTrackerCountsEachEndpoint(t *testing.T) {
+	tr := NewFanTracker(time.Now(), 2, 3)
+	tr.Sent(1)
+	for slot := range 3 {
+		tr.Arrive(1, slot, "dlv_"+string(rune('a'+slot)))
+	}
+	tr.Arrive(1, 2, "dlv_c") // a retry at the third receiver
+	want := Counts{Unique: 3, Total: 4, Duplicates: 1}
+	if got := tr.Counts(); got != want {
+		t.Errorf("Counts = %+v, want %+v", got, want)
+	}
+	if l := tr.FirstAttemptLatencies(); len(l) != 3 {
+		t.Errorf("%d latencies, want one per delivery (3)", len(l))
+	}
+	if tr.Len() != 2 || tr.Deliveries() != 6 {
+		t.Errorf("Len %d, Deliveries %d; want 2 events, 6 deliveries", tr.Len(), tr.Deliveries())
+	}
+}
+
 func TestFlagValue(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
