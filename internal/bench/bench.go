@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,14 @@ func (r *runner) run(ctx context.Context) (err error) {
 			err = errors.Join(err, fmt.Errorf("remove %s: %w", r.dir, rmErr))
 		}
 	}()
+	// One socket per request in flight on each side, plus the ceiling's.
+	need := uint64(3*r.cfg.eventTypes()*r.inFlight + 1024)
+	if r.cfg.Scenario == ScenarioMatrix {
+		need = uint64(3*slices.Max(r.cfg.Matrix.Endpoints)*r.inFlight + 1024)
+	}
+	if got := raiseFileLimit(need); got != 0 && got < need {
+		r.logf("warning: open-file limit %d is below the %d this run may need; the ceiling and receivers may fail (raise ulimit -n)", got, need)
+	}
 	if r.cfg.Scenario == ScenarioMatrix {
 		if err := r.findBinary(ctx); err != nil {
 			return err

@@ -221,6 +221,10 @@ func matrixRow(sh MatrixShape, run int, rep *Report, err error) MatrixRow {
 	}
 	if c := rep.Ceiling; c != nil {
 		row.CeilingPerSec = c.RequestsPerSec
+		if c.Errors > 0 && err == nil {
+			// A ratio to a broken ceiling means nothing.
+			err = fmt.Errorf("ceiling: %d of %d requests failed; first: %s", c.Errors, c.Requests, c.FirstError)
+		}
 	}
 	if s := rep.Serve; s != nil {
 		row.PeakRSSMiB = float64(s.PeakRSSBytes) / mib
