@@ -232,6 +232,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			Policy:                 dispatch.Policy{Delays: cfg.RetryDelays, Jitter: 0.1},
 			Timeout:                cfg.DeliveryTimeout,
 			MaxInFlightPerEndpoint: cfg.MaxInFlightPerEndpoint,
+			MaxInFlight:            cfg.MaxInFlight,
 			LeaseTTL:               cfg.LeaseTTL,
 			PollInterval:           cfg.PollInterval,
 			ShutdownTimeout:        cfg.ShutdownTimeout,

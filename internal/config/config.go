@@ -27,6 +27,7 @@ type Config struct {
 	RetrySchedule          string
 	DeliveryTimeout        time.Duration
 	MaxInFlightPerEndpoint int
+	MaxInFlight            int
 	Retention              time.Duration
 	DevAllowLocalhost      bool
 	LogFormat              string
@@ -74,6 +75,7 @@ func Register(fs *flag.FlagSet) *Config {
 	str(&c.RetrySchedule, "retry-schedule", "1m,5m,30m,2h", "`delays` between attempts, comma-separated; N delays give N+1 attempts")
 	dur(&c.DeliveryTimeout, "delivery-timeout", 30*time.Second, "time a receiver has to answer 2xx")
 	fs.IntVar(&c.MaxInFlightPerEndpoint, "max-in-flight-per-endpoint", 10, "concurrent requests to one endpoint")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 2048, "concurrent requests across all endpoints (each holds about 50 KB); endpoints take turns for them")
 	dur(&c.Retention, "retention", 720*time.Hour, "how long delivery logs and event payloads are kept")
 	boolean(&c.DevAllowLocalhost, "dev-allow-localhost", false, "DEVELOPMENT ONLY: allow http:// and loopback receivers")
 	str(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -143,6 +145,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--delivery-timeout %s: must be between 0 and 5m", c.DeliveryTimeout)
 	case c.MaxInFlightPerEndpoint < 1 || c.MaxInFlightPerEndpoint > 1000:
 		return fmt.Errorf("--max-in-flight-per-endpoint %d: must be 1..1000", c.MaxInFlightPerEndpoint)
+	case c.MaxInFlight < c.MaxInFlightPerEndpoint || c.MaxInFlight > 1<<20:
+		return fmt.Errorf("--max-in-flight %d: must be at least --max-in-flight-per-endpoint (%d) and at most %d", c.MaxInFlight, c.MaxInFlightPerEndpoint, 1<<20)
 	case c.Retention < time.Hour:
 		return fmt.Errorf("--retention %s: must be at least 1h", c.Retention)
 	case c.LeaseTTL < time.Second:

@@ -240,3 +240,35 @@ func TestSharedHostReusesConnections(t *testing.T) {
 	}
 	t.Logf("%d connections for %d deliveries", conns.Load(), 100*endpoints)
 }
+
+// TestProcessWideInFlightCap: --max-in-flight bounds the requests in flight
+// across all endpoints (memory), endpoints take turns for them, and every
+// delivery still goes out.
+func TestProcessWideInFlightCap(t *testing.T) {
+	t.Parallel()
+	var now, peak atomic.Int64
+	rc := &countingReceiver{seen: map[string]bool{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(20 * time.Millisecond) // slow enough for requests to pile up
+		now.Add(-1)
+		rc.requests.Add(1)
+		rc.mu.Lock()
+		rc.seen[r.Header.Get("webhook-id")] = true
+		rc.mu.Unlock()
+	}))
+	defer srv.Close()
+	const endpoints, limit = 8, 15
+	h := setup(t, options{cfg: dispatch.Config{MaxInFlightPerEndpoint: 10, MaxInFlight: limit, Timeout: time.Minute}})
+	for i := range endpoints {
+		h.endpointFor(fmt.Sprintf("%s/ep/%d", srv.URL, i), []string{"*"})
+	}
+	h.publish(30) // 30 events × 8 endpoints, 80 slots wanted, 15 allowed
+	waitAll(t, rc, 30*endpoints, h.d, func() string { return "" })
+	if p := peak.Load(); p > limit || p < limit/2 {
+		t.Fatalf("at most %d requests were in flight at once, want about the cap of %d and never more", p, limit)
+	}
+	t.Logf("peak %d in flight with --max-in-flight %d", peak.Load(), limit)
+}

@@ -55,6 +55,7 @@ type Config struct {
 	Policy                 Policy
 	Timeout                time.Duration // per attempt [30s]
 	MaxInFlightPerEndpoint int           // [10]
+	MaxInFlight            int           // requests in flight across all endpoints [2048]
 	MaxEndpoints           int           // endpoints leased at once by this process [10000]
 	LeaseTTL               time.Duration // [30s]
 	PollInterval           time.Duration // how often to look for due work another process created [250ms]
@@ -95,6 +96,9 @@ func (c *Config) defaults() {
 	if c.MaxInFlightPerEndpoint <= 0 {
 		c.MaxInFlightPerEndpoint = 10
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 2048
+	}
 	if c.MaxEndpoints <= 0 {
 		c.MaxEndpoints = 10000
 	}
@@ -132,6 +136,7 @@ type Dispatcher struct {
 	wake       chan struct{}
 	completer  *completer
 	fetcher    *fetcher
+	slots      *slots
 	claimWatch watchState
 	stalled    atomic.Pointer[stall]
 	plan       atomic.Pointer[shutdownPlan] // set when shutdown begins
@@ -157,6 +162,7 @@ func New(s Store, client *http.Client, box *secretbox.Box, signer *signing.Signe
 	d.logErr = &errorLog{d: d, interval: 10 * time.Second, last: map[string]*errorSeen{}}
 	d.completer = newCompleter(s, log, m, cfg.RecordInterval, cfg.RecordBatch, cfg.RecordBacklog)
 	d.fetcher = newFetcher(s, fetchBatch)
+	d.slots = newSlots(cfg.MaxInFlight)
 	return d
 }
 
@@ -203,6 +209,7 @@ func (d *Dispatcher) planShutdown(now time.Time) shutdownPlan {
 // and leases given back so other nodes take over at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info("dispatcher started", "owner", d.owner, "max_in_flight_per_endpoint", d.cfg.MaxInFlightPerEndpoint,
+		"max_in_flight", d.cfg.MaxInFlight,
 		"retry_schedule", formatDelays(d.cfg.Policy.Delays), "timeout", d.cfg.Timeout.String(),
 		"stall_after", d.cfg.StallAfter.String())
 	// Requests outlive ctx by the shutdown grace period: they stop on

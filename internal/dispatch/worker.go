@@ -30,6 +30,8 @@ type worker struct {
 	stopOnce   sync.Once
 	finished   chan sendDone    // capacity MaxInFlightPerEndpoint: a send never waits to hand back
 	fetched    chan fetchResult // capacity 1: the answer to the one read outstanding
+	slotCh     chan struct{}    // capacity 1: slots were given back (see slots)
+	slotQueued bool             // in slots.waiting; guarded by the slots' mutex
 
 	recMu       sync.Mutex
 	recordedIDs []string
@@ -58,6 +60,8 @@ type loopState struct {
 	backoff        <-chan time.Time
 	lingerTick     <-chan time.Time
 	roomWait       <-chan struct{} // the completer's backlog is full: no sends until it has room
+	slotWait       bool            // queued for a slot of --max-in-flight
+	slotWoken      bool            // signalled that slots are free: take them or pass the turn on
 	idleReleases   int
 	// pos is where the last read stopped in due order, so a busy endpoint's
 	// queue is read once. Work that becomes due behind it (a delivered
@@ -81,6 +85,7 @@ func newWorker(d *Dispatcher, ep *endpointState) *worker {
 		stopCh:     make(chan struct{}),
 		finished:   make(chan sendDone, d.cfg.MaxInFlightPerEndpoint),
 		fetched:    make(chan fetchResult, 1),
+		slotCh:     make(chan struct{}, 1),
 		loop:       loopState{tracked: map[string]bool{}, want: true, lastRescan: time.Now()},
 	}
 }
@@ -129,6 +134,7 @@ func (w *worker) limit(now time.Time) int {
 func (w *worker) run(ctx, sendCtx context.Context, abandon <-chan struct{}) {
 	sendCtx, cancelSends := context.WithCancel(sendCtx)
 	defer cancelSends()
+	defer w.d.slots.forget(w)
 	l := &w.loop
 	for {
 		w.checkStop(ctx, abandon, cancelSends)
@@ -267,22 +273,32 @@ func (w *worker) takeFetched(ctx context.Context, r fetchResult) {
 	}
 }
 
-// startSends starts queued deliveries, in order, up to the cap, unless the
-// completer has no room for more results.
+// startSends starts queued deliveries, in order, up to the endpoint's cap
+// and as many as the process-wide cap grants, unless the completer has no
+// room for more results.
 func (w *worker) startSends(sendCtx context.Context, limit int) {
 	l := &w.loop
-	if l.sending >= limit || len(l.queue) == 0 {
+	want := min(limit-l.sending, len(l.queue))
+	woken := l.slotWoken
+	l.slotWoken = false
+	if want > 0 {
+		room := w.d.completer.roomCh()
+		select {
+		case <-room:
+			l.roomWait = nil
+		default:
+			l.roomWait, want = room, 0
+		}
+	}
+	if want <= 0 {
+		if woken {
+			w.d.slots.give(0) // not ours to use now: the next in line's
+		}
 		return
 	}
-	room := w.d.completer.roomCh()
-	select {
-	case <-room:
-		l.roomWait = nil
-	default:
-		l.roomWait = room
-		return
-	}
-	for l.sending < limit && len(l.queue) > 0 {
+	got := w.d.slots.take(w, want)
+	l.slotWait = got < want
+	for range got {
 		dd := l.queue[0]
 		l.queue[0] = store.DueDelivery{} // let the payload go once sent
 		l.queue = l.queue[1:]
@@ -392,6 +408,8 @@ func (w *worker) wait(ctx context.Context, abandon <-chan struct{}) {
 		l.lingerTick, l.want = nil, true
 	case <-l.roomWait:
 		l.roomWait = nil
+	case <-w.slotCh:
+		l.slotWoken, l.slotWait = true, false
 	case <-w.stopCh:
 	case <-ctxDone:
 	case <-abandon:
@@ -439,6 +457,8 @@ func (w *worker) describe() string {
 	switch {
 	case l.roomWait != nil:
 		return fmt.Sprintf("waiting for room in the completer (%d results to write)", w.d.completer.backlog())
+	case l.slotWait && l.sending == 0:
+		return fmt.Sprintf("waiting for a slot of --max-in-flight (%d endpoints waiting)", w.d.slots.queued())
 	case l.sending > 0:
 		return fmt.Sprintf("waiting for %d requests in flight to %s", l.sending, w.ep.target.url)
 	case len(l.tracked) > len(l.queue):
@@ -566,6 +586,7 @@ func (w *worker) sendOne(ctx context.Context, tgt *target, dd store.DueDelivery)
 	d.metrics.InFlight.Inc()
 	out := d.send(ctx, tgt, dd)
 	d.metrics.InFlight.Dec()
+	d.slots.give(1)
 	if !out.abandoned && dd.AttemptCount == 0 {
 		d.metrics.PublishToFirstTry.Observe(out.attempt.AttemptedAt.Sub(dd.PublishedAt).Seconds())
 	}

@@ -333,6 +333,9 @@ func TestTransportSettings(t *testing.T) {
 		t.Errorf("TLSHandshakeTimeout %v, ResponseHeaderTimeout %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout)
 	}
 	// The keep-alive pool is per host, shared by every endpoint on it.
+	if tr.MaxIdleConns != maxIdle {
+		t.Errorf("MaxIdleConns %d, want %d: idle connections of all hosts must be bounded", tr.MaxIdleConns, maxIdle)
+	}
 	if tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 {
 		t.Errorf("MaxIdleConnsPerHost %d MaxConnsPerHost %d; want %d and 0", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, maxIdlePerHost)
 	}
