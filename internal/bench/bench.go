@@ -23,19 +23,20 @@ const stopGrace = 20 * time.Second
 
 // runner is the state of one run.
 type runner struct {
-	cfg      Config
-	report   *Report
-	start    time.Time
-	dir      string
-	binary   string
-	database string
-	env      []string
-	inFlight int
-	recv     *Receivers
-	key      string // the account's
-	opKey    string // an operator key, for the catalog
-	payloads Payloads
-	logN     int // serve processes started, to name their logs
+	cfg           Config
+	report        *Report
+	start         time.Time
+	dir           string
+	binary        string
+	database      string
+	env           []string
+	inFlight      int // serve's per-endpoint cap
+	totalInFlight int // serve's process-wide cap
+	recv          *Receivers
+	key           string // the account's
+	opKey         string // an operator key, for the catalog
+	payloads      Payloads
+	logN          int // serve processes started, to name their logs
 }
 
 // Run performs one benchmark run. The report holds whatever was measured
@@ -68,6 +69,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if r.inFlight, err = r.cfg.InFlight(); err != nil {
 		return err
 	}
+	if r.totalInFlight, err = r.cfg.TotalInFlight(); err != nil {
+		return err
+	}
 	if r.dir, err = os.MkdirTemp("", "hookrelay-bench-"); err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
@@ -80,11 +84,13 @@ func (r *runner) run(ctx context.Context) (err error) {
 			err = errors.Join(err, fmt.Errorf("remove %s: %w", r.dir, rmErr))
 		}
 	}()
-	// One socket per request in flight on each side, plus the ceiling's.
-	need := uint64(3*r.cfg.eventTypes()*r.inFlight + 1024)
+	// A socket per request in flight on each side (receivers and serve's
+	// idle pool may hold more), plus the ceiling's.
+	endpoints := r.cfg.eventTypes()
 	if r.cfg.Scenario == ScenarioMatrix {
-		need = uint64(3*slices.Max(r.cfg.Matrix.Endpoints)*r.inFlight + 1024)
+		endpoints = slices.Max(r.cfg.Matrix.Endpoints)
 	}
+	need := uint64(2*min(endpoints*r.inFlight, r.totalInFlight) + 2048)
 	if got := raiseFileLimit(need); got != 0 && got < need {
 		r.logf("warning: open-file limit %d is below the %d this run may need; the ceiling and receivers may fail (raise ulimit -n)", got, need)
 	}
@@ -116,7 +122,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 
 	if r.cfg.Ceiling && (r.cfg.Scenario != ScenarioBacklog || r.cfg.Drain) {
 		r.logf("ceiling: %d requests to %d receivers, %d in flight each", r.cfg.CeilingRequests, r.cfg.Endpoints, r.inFlight)
-		c, err := Ceiling(ctx, r.recv, r.payloads, r.cfg.CeilingRequests, r.inFlight, 30*time.Second, r.cfg.CeilingMax)
+		c, err := Ceiling(ctx, r.recv, r.payloads, r.cfg.CeilingRequests, r.inFlight, r.totalInFlight, 30*time.Second, r.cfg.CeilingMax)
 		if err != nil {
 			return fmt.Errorf("ceiling: %w", err)
 		}

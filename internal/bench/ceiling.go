@@ -31,13 +31,14 @@ type CeilingResult struct {
 }
 
 // Ceiling sends up to requests POSTs to the receivers, round-robin, with
-// inFlight concurrent senders per receiver, starting none after maxDur
-// (slow receivers would otherwise make it last as long as the run). The client is
+// inFlight concurrent senders per receiver and at most total in all (as
+// serve's --max-in-flight allows), starting none after maxDur (slow
+// receivers would otherwise make it last as long as the run). The client is
 // hookrelay's own delivery client (the SSRF guard's transport, as
 // --dev-allow-localhost builds it: keep-alive, MaxIdleConnsPerHost =
 // inFlight), and every request carries a delivery body and the nine
 // delivery headers of the same sizes as hookrelay's, unsigned.
-func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFlight int, timeout, maxDur time.Duration) (CeilingResult, error) {
+func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFlight, total int, timeout, maxDur time.Duration) (CeilingResult, error) {
 	client := ssrf.New(ssrf.Options{AllowLoopback: true}).Client(inFlight)
 	defer client.CloseIdleConnections()
 
@@ -47,7 +48,8 @@ func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFligh
 	recv.Track(tr)
 	defer recv.Track(nil)
 
-	res := CeilingResult{Requests: requests, Concurrency: endpoints * inFlight}
+	res := CeilingResult{Requests: requests, Concurrency: min(endpoints*inFlight, total)}
+	slots := make(chan struct{}, res.Concurrency)
 	var errCount atomic.Int64
 	var firstErr sync.Once
 	next := make([]atomic.Int64, endpoints) // per endpoint: next round of seqs
@@ -63,11 +65,13 @@ func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFligh
 						return
 					}
 					body = ceilingBody(body, p, seq)
+					slots <- struct{}{}
 					tr.Sent(seq)
 					if err := sendOne(ctx, client, recv.URLs[e], body, seq, EventType(e), timeout); err != nil {
 						errCount.Add(1)
 						firstErr.Do(func() { res.FirstError = err.Error() })
 					}
+					<-slots
 				}
 			})
 		}

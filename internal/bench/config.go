@@ -163,16 +163,28 @@ func (c *Config) fan() int {
 // InFlight is the per-endpoint cap serve will use: --max-in-flight-per-endpoint
 // from the serve arguments, else its variable, else serve's default 10.
 func (c *Config) InFlight() (int, error) {
-	v, ok := flagValue(c.ServeArgs, "max-in-flight-per-endpoint")
+	return c.serveInt("max-in-flight-per-endpoint", 10)
+}
+
+// TotalInFlight is serve's process-wide cap (--max-in-flight, default
+// 2048): the ceiling keeps no more requests in flight than serve may.
+func (c *Config) TotalInFlight() (int, error) {
+	return c.serveInt("max-in-flight", 2048)
+}
+
+// serveInt is a positive integer setting of serve: from the serve
+// arguments, else its variable, else def.
+func (c *Config) serveInt(name string, def int) (int, error) {
+	v, ok := flagValue(c.ServeArgs, name)
 	if !ok {
-		v, ok = os.LookupEnv("HOOKRELAY_MAX_IN_FLIGHT_PER_ENDPOINT")
+		v, ok = os.LookupEnv(strings.ToUpper("HOOKRELAY_" + strings.ReplaceAll(name, "-", "_")))
 	}
 	if !ok {
-		return 10, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("max-in-flight-per-endpoint %q: must be a positive integer", v)
+		return 0, fmt.Errorf("%s %q: must be a positive integer", name, v)
 	}
 	return n, nil
 }
