@@ -340,6 +340,12 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 		return invalid("cursor", "invalid cursor")
 	case errors.Is(err, context.Canceled):
 		return errorf(499, "canceled", "request canceled")
+	case errors.Is(err, intake.ErrClosed):
+		// This process is shutting down; another (or it, restarted) will
+		// take the request. Nothing was acknowledged.
+		e := errorf(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down; nothing was changed, retry")
+		e.retryAfter = 1
+		return e
 	case errors.Is(err, store.ErrUnavailable):
 		// The storage failed, not the request: nothing was acknowledged,
 		// and the same request may succeed once the operator fixes it.

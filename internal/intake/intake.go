@@ -42,6 +42,7 @@ type Intake struct {
 	log     *slog.Logger
 	cfg     Config
 	reqs    chan *request
+	stopped chan struct{} // closed when Run has returned
 
 	mu   sync.Mutex
 	last time.Time // publish times never go backwards, so publish order is time order
@@ -67,16 +68,19 @@ func New(s Publisher, c clock.Clock, notify func([]string), m *metrics.Metrics, 
 	if cfg.Committers <= 0 {
 		cfg.Committers = 1
 	}
-	return &Intake{store: s, clock: c, notify: notify, metrics: m, log: log, cfg: cfg, reqs: make(chan *request, 4096)}
+	return &Intake{store: s, clock: c, notify: notify, metrics: m, log: log, cfg: cfg, reqs: make(chan *request, 4096),
+		stopped: make(chan struct{})}
 }
 
-// Run commits batches until ctx ends, then drains what was already queued.
+// Run commits batches until ctx ends, then fails what was already queued.
 func (in *Intake) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range in.cfg.Committers {
 		wg.Go(func() { in.commitLoop(ctx) })
 	}
 	wg.Wait()
+	close(in.stopped)
+	in.drain()
 }
 
 // Publish commits events durably and returns one result per event. It
@@ -85,11 +89,20 @@ func (in *Intake) Publish(ctx context.Context, events []store.PublishEvent) ([]s
 	r := &request{queued: time.Now(), events: events, done: make(chan struct{})}
 	select {
 	case in.reqs <- r:
+	case <-in.stopped:
+		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	select {
 	case <-r.done:
+		return r.results, r.err
+	case <-in.stopped:
+		// Queued as the intake stopped: nobody will commit it. Whoever
+		// takes it from the queue (a commit loop's last batch, or a drain)
+		// finishes it.
+		in.drain()
+		<-r.done
 		return r.results, r.err
 	case <-ctx.Done():
 		// The batch may still commit; the caller saw no acknowledgement,

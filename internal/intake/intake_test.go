@@ -1,0 +1,148 @@
+package intake_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/intake"
+	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/store/sqlite"
+)
+
+// countingStore counts EventsPublish transactions over a real database,
+// and refuses any batch holding the event id refuse (a request the store
+// cannot take).
+type countingStore struct {
+	intake.Publisher
+	refuse string
+	mu     sync.Mutex
+	calls  []int // events per call
+}
+
+func (c *countingStore) EventsPublish(ctx context.Context, p store.EventsPublishParams) ([]store.PublishResult, error) {
+	c.mu.Lock()
+	c.calls = append(c.calls, len(p.Events))
+	c.mu.Unlock()
+	for _, e := range p.Events {
+		if c.refuse != "" && e.EventID == c.refuse {
+			return nil, errors.New("refused")
+		}
+	}
+	return c.Publisher.EventsPublish(ctx, p)
+}
+
+func setup(t *testing.T) (*countingStore, *intake.Intake, func()) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "i.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AccountCreate(ctx, store.AccountCreateParams{ID: "acc_1", Name: "a", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Publisher: st}
+	in := intake.New(cs, clock.Real{}, nil, metrics.New(prometheus.NewRegistry(), false), slog.New(slog.NewTextHandler(io.Discard, nil)), intake.Config{})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { in.Run(runCtx); close(done) }()
+	return cs, in, func() { cancel(); <-done }
+}
+
+func event(id string) []store.PublishEvent {
+	return []store.PublishEvent{{AccountID: "acc_1", EventID: id, Type: "generation.completed", Data: json.RawMessage(`{}`)}}
+}
+
+// TestConcurrentPublishesShareCommits: publishes that arrive while a
+// commit runs go into the next one together (group commit), and each gets
+// its own result.
+func TestConcurrentPublishesShareCommits(t *testing.T) {
+	cs, in, stop := setup(t)
+	defer stop()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			res, err := in.Publish(context.Background(), event("evt_"+string(rune('a'+i%26))+string(rune('a'+i/26))))
+			if err == nil && (len(res) != 1 || res[0].Event.ID == "") {
+				err = errors.New("no result for the event")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.calls) >= n {
+		t.Fatalf("%d transactions for %d concurrent publishes: no group commit", len(cs.calls), n)
+	}
+	t.Logf("%d publishes in %d transactions", n, len(cs.calls))
+}
+
+// TestOneBadRequestDoesNotFailItsNeighbours: a request the store refuses
+// inside a group is retried alone; the others in its group commit.
+func TestOneBadRequestDoesNotFailItsNeighbours(t *testing.T) {
+	cs, in, stop := setup(t)
+	defer stop()
+	cs.refuse = "evt_bad"
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := "evt_good_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if i == n/2 {
+			id = "evt_bad"
+		}
+		wg.Go(func() { _, errs[i] = in.Publish(context.Background(), event(id)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == n/2 && err == nil:
+			t.Fatal("the refused request was acknowledged")
+		case i != n/2 && err != nil:
+			t.Fatalf("publish %d failed beside a refused one: %v", i, err)
+		}
+	}
+}
+
+// TestPublishAfterStopFailsAtOnce: once the intake has stopped, a publish
+// gets ErrClosed (the API answers 503), never hangs, and nothing commits.
+func TestPublishAfterStopFailsAtOnce(t *testing.T) {
+	cs, in, stop := setup(t)
+	stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 5000 { // more than the queue holds: none may wait for a commit loop that is gone
+		if _, err := in.Publish(ctx, event("evt_late")); !errors.Is(err, intake.ErrClosed) {
+			t.Fatalf("publish after stop: %v, want ErrClosed", err)
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.calls) != 0 {
+		t.Fatalf("%d commits after stop", len(cs.calls))
+	}
+}
