@@ -237,10 +237,13 @@ func (e *Engine) recordTx(ctx context.Context, tx Tx, results []store.AttemptRes
 	stats := map[statsKey]*hourStats{}
 	queuedDelta := map[int64]int{}
 	type healthWrite struct {
-		owner string
-		h     *store.EndpointHealth
+		id, owner string
+		h         *store.EndpointHealth
 	}
-	health := map[string]healthWrite{}
+	// By endpoint seq: endpoint rows are locked in seq order by every
+	// transaction that locks several (a publish waking them, results), so
+	// two never wait on each other in a circle.
+	health := map[int64]healthWrite{}
 	type failure struct {
 		data webhook.DeliveryFailedData
 		at   time.Time
@@ -290,7 +293,7 @@ func (e *Engine) recordTx(ctx context.Context, tx Tx, results []store.AttemptRes
 		}
 		st.add(status)
 		if r.Health != nil {
-			health[r.EndpointID] = healthWrite{r.Owner, r.Health}
+			health[d.endpointSeq] = healthWrite{r.EndpointID, r.Owner, r.Health}
 		}
 		// Operational events about operational events would loop when the
 		// operator's own endpoint is the one failing.
@@ -313,11 +316,12 @@ func (e *Engine) recordTx(ctx context.Context, tx Tx, results []store.AttemptRes
 			return err
 		}
 	}
-	for id, hw := range health {
+	for _, seq := range sortedKeys(health) {
+		hw := health[seq]
 		h := hw.h
 		if _, err := tx.ExecContext(ctx, e.q.EndpointHealthSet,
 			h.ConsecutiveFailures, h.BreakerTrips, nullMS(h.BreakerOpenUntil), h.FailedDeliveries, nullMS(h.LastSuccessAt),
-			id, hw.owner); err != nil {
+			hw.id, hw.owner); err != nil {
 			return fmt.Errorf("endpoint health: %w", err)
 		}
 	}

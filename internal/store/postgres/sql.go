@@ -34,6 +34,16 @@ const deliveryFrom = ` FROM deliveries d JOIN events v ON v.seq = d.event_seq JO
 const gone = `SELECT seq FROM endpoints e WHERE deleted_at IS NOT NULL AND deleted_at < ?
 	   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_seq = e.seq) LIMIT ?`
 
+// lockInOrder updates the endpoint rows sel finds (a SELECT of seq),
+// locking them in seq order before it changes them: an UPDATE alone locks
+// in the order it happens to scan, and two transactions locking several
+// endpoint rows in different orders deadlock. set is the SET clause,
+// returning an optional RETURNING clause; parameters: sel's, then set's.
+func lockInOrder(sel, set, returning string) string {
+	return `WITH l AS (` + sel + ` ORDER BY seq FOR UPDATE) UPDATE endpoints ` + set +
+		` FROM l WHERE endpoints.seq = l.seq` + returning
+}
+
 var statements = func() engine.SQL {
 	q := engine.SQL{
 		// The row lock is held until commit: publishing transactions draw
@@ -90,7 +100,11 @@ var statements = func() engine.SQL {
 			   consecutive_failures, breaker_trips, breaker_open_until, failed_deliveries, last_success_at, secret_version`,
 		SecretsValid: `SELECT ciphertext, prefix, created_at, expires_at FROM endpoint_secrets
 			 WHERE endpoint_seq = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq DESC`,
-		EndpointsRenew:    `UPDATE endpoints SET lease_expires_at = ? WHERE lease_owner = ? AND deleted_at IS NULL RETURNING id`,
+		// Rows are locked in seq order first (lockInOrder): every
+		// statement that locks several endpoint rows does so, so two never
+		// wait on each other in a circle.
+		EndpointsRenew: lockInOrder(`SELECT seq FROM endpoints WHERE lease_owner = $2 AND deleted_at IS NULL`,
+			`SET lease_expires_at = $1`, ` RETURNING id`),
 		EndpointLeaseLock: `SELECT seq, strict_order, breaker_open_until FROM endpoints WHERE id = ? AND lease_owner = ? FOR UPDATE`,
 		EndpointNextDue:   `SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_seq = ? AND status = 'pending'`,
 		EndpointNextDueStrict: `SELECT next_attempt_at FROM deliveries WHERE endpoint_seq = ? AND status = 'pending'
@@ -246,11 +260,11 @@ var statements = func() engine.SQL {
 			 WHERE e.account_id = ? AND e.id = ? AND e.deleted_at IS NULL AND st.hour >= ?
 			 ORDER BY st.hour`,
 		SessionTouch: `UPDATE sessions SET idle_until = LEAST(?, expires_at) WHERE token_hash = ?`,
-		EndpointsRelease: `UPDATE endpoints SET lease_owner = NULL, lease_expires_at = NULL,
+		EndpointsRelease: lockInOrder(`SELECT seq FROM endpoints WHERE lease_owner = ?`,
+			`SET lease_owner = NULL, lease_expires_at = NULL,
 			   next_due_at = (SELECT CASE WHEN MIN(d.next_attempt_at) IS NULL THEN NULL
 			                  ELSE GREATEST(MIN(d.next_attempt_at), COALESCE(endpoints.breaker_open_until, 0)) END
-			                  FROM deliveries d WHERE d.endpoint_seq = endpoints.seq AND d.status = 'pending')
-			 WHERE lease_owner = ?`,
+			                  FROM deliveries d WHERE d.endpoint_seq = endpoints.seq AND d.status = 'pending')`, ``),
 
 		StatsPending: `SELECT count(*) FROM deliveries WHERE status = 'pending'`,
 		StatsOldestDue: `SELECT min(due) FROM (
@@ -313,7 +327,11 @@ var statements = func() engine.SQL {
 			   next_attempt_at, created_at, updated_at) VALUES ` + engine.Placeholders(n, 10)
 	}
 	q.EndpointsWake = func(n int) string {
-		return `UPDATE endpoints SET next_due_at = LEAST(COALESCE(next_due_at, ?), ?) WHERE seq IN (` + engine.List(n) + `)`
+		// The rows' order of locking is seq order, not the IN list's scan
+		// order (see lockInOrder); the parameters stay in order: at, at, seqs.
+		return `WITH at AS (SELECT ?::bigint AS v, ?::bigint AS w),
+			   l AS (SELECT seq FROM endpoints WHERE seq IN (` + engine.List(n) + `) ORDER BY seq FOR UPDATE)
+			 UPDATE endpoints SET next_due_at = LEAST(COALESCE(next_due_at, at.v), at.w) FROM l, at WHERE endpoints.seq = l.seq`
 	}
 	q.DeliveriesForRecord = func(n int) string {
 		return `SELECT d.id, d.seq, d.endpoint_seq, d.status, e.status, d.account_id, e.id, v.id, d.event_type, d.attempt_count
