@@ -57,7 +57,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 	t.Parallel()
 	want := map[string][]string{
 		"serve":                     serveFlags(),
-		"migrate":                   {"database"},
+		"migrate":                   {"database", "from"},
 		"demo":                      {"addr", "once", "verbose"},
 		"listen":                    {"addr", "header-prefix", "secret", "tolerance"},
 		"ready":                     {"addr", "wait"},
@@ -209,7 +209,8 @@ func TestMigrateSaysWhatItApplied(t *testing.T) {
 	stdout, stderr, code := runCLI(t, "", "migrate", "--database", db)
 	if code != 0 || !strings.Contains(stdout, "created database "+db+"\n") || !strings.Contains(stdout, "applied 00001_initial.sql\n") ||
 		!strings.Contains(stdout, "applied 00002_processes.sql\n") || !strings.Contains(stdout, "applied 00003_sessions.sql\n") ||
-		!strings.Contains(stdout, "3 migration(s) applied") {
+		!strings.Contains(stdout, "applied 00004_publish_clock.sql\n") ||
+		!strings.Contains(stdout, "4 migration(s) applied") {
 		t.Fatalf("first migrate: exit %d, %q %q", code, stdout, stderr)
 	}
 	stdout, _, code = runCLI(t, "", "migrate", "--database", db)

@@ -331,9 +331,10 @@ func (s *Server) storeError(r *http.Request, err error) *apiError {
 	case errors.Is(err, webhook.ErrNotFound):
 		return notFound("resource")
 	case errors.Is(err, webhook.ErrConflict):
-		msg := "conflict"
-		if _, after, ok := strings.Cut(err.Error(), webhook.ErrConflict.Error()+": "); ok {
-			msg = after
+		msg := "the request conflicts with the current state"
+		var ce *webhook.ConflictError
+		if errors.As(err, &ce) {
+			msg = ce.Message
 		}
 		return errorf(http.StatusConflict, "conflict", "%s", msg)
 	case errors.Is(err, store.ErrInvalidCursor):

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/base64"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"net/http"
 	"regexp"
 	"slices"
@@ -12,6 +13,10 @@ import (
 // activity (it is not a readable position) and works only on the list and
 // account it came from; anywhere else it is a 400 naming the cursor.
 func TestCursorsAreOpaqueAndBound(t *testing.T) {
+	storetest.OnBothDrivers(t, testCursorsAreOpaqueAndBound)
+}
+
+func testCursorsAreOpaqueAndBound(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var created []string

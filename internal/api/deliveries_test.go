@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,7 +20,9 @@ func ts(d time.Duration) string { return t0.Add(d).Format("2006-01-02T15:04:05.0
 var deliveryKeys = sorted("delivery_id", "webhook_id", "event_id", "event_type", "subject_id", "status", "attempt_count",
 	"last_status_code", "last_error", "next_attempt_at", "created_at")
 
-func TestDeliveries(t *testing.T) {
+func TestDeliveries(t *testing.T) { storetest.OnBothDrivers(t, testDeliveries) }
+
+func testDeliveries(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(t0)
 	b := setupWith(t, options{clock: clk})

@@ -28,10 +28,11 @@ import (
 	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/store/sqlite"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
-// bundle is one running API over a fresh SQLite database.
+// bundle is one running API over a fresh database.
 type bundle struct {
 	URL      string
 	Operator string // operator key (acts on any account with ?account_id=)
@@ -74,14 +75,23 @@ func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
 func setupWith(t testing.TB, o options) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "api.db")
-	st, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
+	// SQLite, with its file at hand for the tests that read it directly;
+	// PostgreSQL under storetest.OnBothDrivers.
+	var st store.Store
+	path := ""
+	if storetest.OnPostgres(t) {
+		st = storetest.Open(t)
+	} else {
+		path = filepath.Join(t.TempDir(), "api.db")
+		s, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st = s
 	}
 	clk := o.clock
 	if clk == nil {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,9 @@ func (b *bundle) eventCount(t *testing.T, key string) int {
 	return len(decodeAs[[]any](t, ok(t, st, env, http.StatusOK)))
 }
 
-func TestIdempotencyKey(t *testing.T) {
+func TestIdempotencyKey(t *testing.T) { storetest.OnBothDrivers(t, testIdempotencyKey) }
+
+func testIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	body := `{"event_type":"generation.completed","data":{"n":1}}`
@@ -124,6 +127,10 @@ func (r blockingResolver) LookupNetIP(ctx context.Context, _, host string) ([]ne
 // 409 with Retry-After and creates nothing; once it has answered, the
 // repeat gets that answer, secret included.
 func TestIdempotencyKeyInProgress(t *testing.T) {
+	storetest.OnBothDrivers(t, testIdempotencyKeyInProgress)
+}
+
+func testIdempotencyKeyInProgress(t *testing.T) {
 	t.Parallel()
 	res := blockingResolver{entered: make(chan struct{}), release: make(chan struct{})}
 	b := setupWith(t, options{resolver: res})
@@ -164,6 +171,10 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 // the next request, instead of answering 409 for minutes; a key held by a
 // live process stays held.
 func TestIdempotencyKeyOfAGoneProcess(t *testing.T) {
+	storetest.OnBothDrivers(t, testIdempotencyKeyOfAGoneProcess)
+}
+
+func testIdempotencyKeyOfAGoneProcess(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
@@ -195,7 +206,9 @@ func TestIdempotencyKeyOfAGoneProcess(t *testing.T) {
 // TestIdempotencyRace sends the same request with the same key from many
 // goroutines at once: exactly one event is created, and every answer is
 // either that request's answer or a 409 for a duplicate still running.
-func TestIdempotencyRace(t *testing.T) {
+func TestIdempotencyRace(t *testing.T) { storetest.OnBothDrivers(t, testIdempotencyRace) }
+
+func testIdempotencyRace(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	body := `{"event_type":"generation.completed","data":{"race":true}}`

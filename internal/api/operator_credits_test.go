@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"io"
 	"net/http"
 	"slices"
@@ -82,7 +83,9 @@ func (b *bundle) lowBalanceEvents(t *testing.T, key, webhookID string) ([]string
 	return ids, data
 }
 
-func TestCreditAlerts(t *testing.T) {
+func TestCreditAlerts(t *testing.T) { storetest.OnBothDrivers(t, testCreditAlerts) }
+
+func testCreditAlerts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	st, env := b.do(t, "GET", "/v1/event-types", b.A.Read, nil)
@@ -228,7 +231,9 @@ func TestCreditAlertsValidation(t *testing.T) {
 
 // TestBalanceRace: concurrent reports through the API publish exactly one
 // event per crossing.
-func TestBalanceRace(t *testing.T) {
+func TestBalanceRace(t *testing.T) { storetest.OnBothDrivers(t, testBalanceRace) }
+
+func testBalanceRace(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.setThresholds(t, b.A.ID, 100, 50, 10)

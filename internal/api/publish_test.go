@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"bytes"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 )
 
-func TestPublish(t *testing.T) {
+func TestPublish(t *testing.T) { storetest.OnBothDrivers(t, testPublish) }
+
+func testPublish(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.createWebhook(t, b.A.Full, "generation.completed")

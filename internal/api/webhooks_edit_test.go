@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,7 +9,9 @@ import (
 	"time"
 )
 
-func TestUpdateWebhook(t *testing.T) {
+func TestUpdateWebhook(t *testing.T) { storetest.OnBothDrivers(t, testUpdateWebhook) }
+
+func testUpdateWebhook(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	wh := b.createWebhook(t, b.A.Full, "generation.completed")
@@ -71,7 +74,9 @@ func TestRotateSecretAPI(t *testing.T) {
 	})
 }
 
-func TestRecoverAPI(t *testing.T) {
+func TestRecoverAPI(t *testing.T) { storetest.OnBothDrivers(t, testRecoverAPI) }
+
+func testRecoverAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	wh := b.createWebhook(t, b.A.Full, "*")
@@ -92,7 +97,9 @@ func TestRecoverAPI(t *testing.T) {
 	wantError(t, st, env, http.StatusConflict, "disabled")
 }
 
-func TestEventsPollingAPI(t *testing.T) {
+func TestEventsPollingAPI(t *testing.T) { storetest.OnBothDrivers(t, testEventsPollingAPI) }
+
+func testEventsPollingAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var ids []string

@@ -32,6 +32,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/store/postgres"
 	"github.com/hookrelay/hookrelay/internal/store/sqlite"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
@@ -88,8 +89,22 @@ type StoreOptions struct {
 // OpenStore opens (and migrates) the configured database. The commands
 // that only touch data (admin, migrate) use it alone.
 func OpenStore(ctx context.Context, cfg *config.Config, o StoreOptions) (store.Store, error) {
+	s, err := openDatabase(ctx, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openDatabase opens the configured database without migrating it: a
+// postgres:// URL on the PostgreSQL driver, anything else a SQLite file.
+func openDatabase(ctx context.Context, cfg *config.Config, o StoreOptions) (store.Store, error) {
 	if cfg.IsPostgres() {
-		return nil, errors.New("PostgreSQL storage is not part of this build yet; use a SQLite file for --database")
+		return postgres.Open(ctx, cfg.Database, postgres.Options{MaxConns: cfg.DatabaseMaxConns})
 	}
 	path, err := filepath.Abs(cfg.Database)
 	if err != nil {
@@ -110,10 +125,6 @@ func OpenStore(ctx context.Context, cfg *config.Config, o StoreOptions) (store.S
 	}
 	if s.Created() && o.Created != nil {
 		o.Created(path)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		s.Close()
-		return nil, err
 	}
 	return s, nil
 }
@@ -136,7 +147,7 @@ func openKey(ctx context.Context, cfg *config.Config, st store.Store, log *slog.
 		source = "the key given by --encryption-key (or " + config.EnvName("encryption-key") + ")"
 		key, err = secretbox.ParseKey(cfg.EncryptionKey)
 	case cfg.IsPostgres():
-		return nil, errors.New("--encryption-key is required with PostgreSQL: every node must share it")
+		return nil, errEncryptionKeyRequired
 	default:
 		path := keyPath(database)
 		source = "the key file " + path
@@ -182,6 +193,13 @@ func openKey(ctx context.Context, cfg *config.Config, st store.Store, log *slog.
 	return box, nil
 }
 
+// errEncryptionKeyRequired: with PostgreSQL there is no file beside the
+// database to keep a generated key in, and every node must open the same
+// secrets.
+var errEncryptionKeyRequired = errors.New("--encryption-key (or " + config.EnvName("encryption-key") + ") is required with a " +
+	"PostgreSQL --database: every node must share one key to open the signing secrets; make one with: " +
+	"head -c 32 /dev/urandom | base64, and give the same value to every node")
+
 func keyPath(database string) string {
 	dir, file := filepath.Split(database)
 	return filepath.Join(dir, file+".key")
@@ -196,6 +214,9 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	c := opt.Clock
 	if c == nil {
 		c = clock.Real{}
+	}
+	if cfg.IsPostgres() && cfg.EncryptionKey == "" {
+		return nil, errEncryptionKeyRequired // before connecting: nothing else to learn there
 	}
 	if cfg.DevAllowLocalhost {
 		log.Warn("DEVELOPMENT MODE: --dev-allow-localhost lets endpoints use http:// and loopback addresses; never enable it in production")
@@ -316,6 +337,12 @@ func (a *App) Handler() http.Handler {
 	return mount(a.API, a.Dashboard)
 }
 
+// listener is a store that hears of due work other processes create
+// (PostgreSQL's LISTEN/NOTIFY); SQLite's processes poll instead.
+type listener interface {
+	Listen(ctx context.Context, log *slog.Logger, wake func(endpointIDs []string))
+}
+
 // Listen binds the API's address (":0" picks a free port); Addr tells it.
 func (a *App) Listen() error {
 	if a.API == nil || a.listener != nil {
@@ -361,6 +388,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
+	if l, ok := a.Store.(listener); ok && a.Dispatcher != nil {
+		// Work other nodes publish wakes this dispatcher at once, not at
+		// its next poll.
+		wg.Go(func() { l.Listen(dispatchCtx, a.log, a.Dispatcher.Notify) })
+	}
 	dispatched := make(chan struct{})
 	if a.Dispatcher != nil {
 		go func() {
@@ -392,7 +424,7 @@ func (a *App) Run(ctx context.Context) error {
 			MaxHeaderBytes: http.DefaultMaxHeaderBytes,
 			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
-		a.log.Info("hookrelay listening", "addr", a.Addr(), "database", a.cfg.Database, "version", Version)
+		a.log.Info("hookrelay listening", "addr", a.Addr(), "database", config.DatabaseName(a.cfg.Database), "version", Version)
 		go func() { serveErr <- srv.Serve(a.listener) }()
 	}
 

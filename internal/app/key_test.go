@@ -140,3 +140,21 @@ func TestServeCreatesNoDirectories(t *testing.T) {
 		t.Fatalf("serve created a directory: %v", err)
 	}
 }
+
+// TestPostgresNeedsAnEncryptionKey: serve on PostgreSQL without
+// --encryption-key stops before connecting (nothing listens at this
+// address), saying what to pass and how to make one; with a key it gets as
+// far as connecting.
+func TestPostgresNeedsAnEncryptionKey(t *testing.T) {
+	t.Parallel()
+	url := "postgres://hookrelay:s3cret@127.0.0.1:1/none?sslmode=disable&connect_timeout=1"
+	_, _, err := open(t, url)
+	if err == nil || !strings.Contains(err.Error(), "--encryption-key (or HOOKRELAY_ENCRYPTION_KEY) is required with a PostgreSQL --database") ||
+		!strings.Contains(err.Error(), "head -c 32 /dev/urandom | base64") {
+		t.Fatalf("serve on PostgreSQL without a key: %v", err)
+	}
+	_, _, err = open(t, url, "--encryption-key", secretbox.NewKey())
+	if err == nil || strings.Contains(err.Error(), "--encryption-key") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("with a key, the error should be about connecting, without the password: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ type Config struct {
 	Addr                   string
 	PublicURL              string
 	Database               string
+	DatabaseMaxConns       int
 	EncryptionKey          string
 	HeaderPrefix           string
 	RetrySchedule          string
@@ -69,7 +70,8 @@ func Register(fs *flag.FlagSet) *Config {
 	boolean := func(p *bool, name string, def bool, usage string) { BoolVar(fs, p, name, def, usage) }
 	str(&c.Addr, "addr", "127.0.0.1:8080", "`host:port` the API listens on")
 	str(&c.PublicURL, "public-url", "", "`URL` where people reach the dashboard (e.g. https://hooks.example.com); an https URL makes its cookies Secure behind a TLS-terminating proxy")
-	str(&c.Database, "database", "hookrelay.db", "SQLite `file`, created on first run")
+	str(&c.Database, "database", "hookrelay.db", "SQLite `file`, created on first run; or a postgres:// URL, which several nodes share (needs --encryption-key)")
+	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", 10, "PostgreSQL: connections this process keeps at most (one more listens for other nodes' work)")
 	str(&c.EncryptionKey, "encryption-key", "", "base64 32-byte `key` encrypting signing secrets at rest; when empty, a key file is generated beside the database (make one: head -c 32 /dev/urandom | base64)")
 	str(&c.HeaderPrefix, "header-prefix", "X-Hookrelay-", "prefix of the branded delivery headers (Signature, Event, Delivery-Id, Timestamp)")
 	str(&c.RetrySchedule, "retry-schedule", "1m,5m,30m,2h", "`delays` between attempts, comma-separated; N delays give N+1 attempts")
@@ -173,6 +175,8 @@ func (c *Config) validate() error {
 		return errors.New("--api=false and --dispatcher=false leave nothing to run")
 	case c.Database == "":
 		return errors.New("--database is required")
+	case c.DatabaseMaxConns < 1 || c.DatabaseMaxConns > 1000:
+		return fmt.Errorf("--database-max-conns %d: must be 1..1000", c.DatabaseMaxConns)
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -201,8 +205,27 @@ func validHeaderPrefix(p string) bool {
 }
 
 // IsPostgres reports whether the database setting selects PostgreSQL.
-func (c *Config) IsPostgres() bool {
-	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+func (c *Config) IsPostgres() bool { return IsPostgresURL(c.Database) }
+
+// IsPostgresURL reports whether a --database value selects PostgreSQL.
+func IsPostgresURL(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// DatabaseName is how messages and logs name a --database value: a
+// PostgreSQL URL without its password.
+func DatabaseName(database string) string {
+	if !IsPostgresURL(database) {
+		return database
+	}
+	u, err := url.Parse(database)
+	if err != nil {
+		return "(a postgres:// URL that does not parse)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 // ByteSize is a number of bytes written with an optional binary unit:

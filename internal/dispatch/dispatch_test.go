@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +22,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
-	"github.com/hookrelay/hookrelay/internal/store/sqlite"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 	"github.com/hookrelay/hookrelay/verify"
 )
@@ -33,7 +32,7 @@ var t0 = time.Date(2026, 5, 12, 12, 0, 0, 0, time.UTC)
 type harness struct {
 	t       *testing.T
 	ctx     context.Context
-	store   *sqlite.Store
+	store   store.Store
 	clock   *clock.Fake
 	box     *secretbox.Box
 	d       *dispatch.Dispatcher
@@ -55,14 +54,8 @@ type options struct {
 
 func setup(t *testing.T, o options) *harness {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t) // SQLite, or PostgreSQL under storetest.OnBothDrivers
 	ctx := context.Background()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	box, _ := secretbox.New(make([]byte, 32))
 	c := o.clock
 	if c == nil {
@@ -102,7 +95,7 @@ func setup(t *testing.T, o options) *harness {
 	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID, log: log, guard: guard, cfg: cfg}
 	h.d = newDispatcher(h, st, cfg)
 	h.stop = func() {}
-	t.Cleanup(func() { h.stop(); st.Close() })
+	t.Cleanup(h.stop) // before the store closes: cleanups run last first
 	if !o.noStart {
 		h.start()
 	}
@@ -267,6 +260,10 @@ func deliveryID(r store.PublishResult, h *harness, ep string) string {
 }
 
 func TestRetryUntilSuccessKeepsID(t *testing.T) {
+	storetest.OnBothDrivers(t, testRetryUntilSuccessKeepsID)
+}
+
+func testRetryUntilSuccessKeepsID(t *testing.T) {
 	t.Parallel()
 	// Jitter pinned to its middle so the schedule is exact (the policy's own
 	// test covers the spread).
@@ -441,7 +438,9 @@ func TestRetryAfterHonouredWithinBounds(t *testing.T) {
 	}
 }
 
-func TestExhaustedBecomesFailed(t *testing.T) {
+func TestExhaustedBecomesFailed(t *testing.T) { storetest.OnBothDrivers(t, testExhaustedBecomesFailed) }
+
+func testExhaustedBecomesFailed(t *testing.T) {
 	t.Parallel()
 	h := setup(t, options{cfg: dispatch.Config{Policy: dispatch.Policy{Delays: []time.Duration{time.Minute, time.Minute}}}})
 	var calls atomic.Int32
@@ -468,6 +467,10 @@ func TestExhaustedBecomesFailed(t *testing.T) {
 }
 
 func TestPublishOrderAndInFlightCap(t *testing.T) {
+	storetest.OnBothDrivers(t, testPublishOrderAndInFlightCap)
+}
+
+func testPublishOrderAndInFlightCap(t *testing.T) {
 	t.Parallel()
 	t.Run("order with one in flight", func(t *testing.T) {
 		t.Parallel()
@@ -540,6 +543,10 @@ func TestSlowEndpointDoesNotHoldBackOthers(t *testing.T) {
 }
 
 func TestLeaseTakeoverAfterCrash(t *testing.T) {
+	storetest.OnBothDrivers(t, testLeaseTakeoverAfterCrash)
+}
+
+func testLeaseTakeoverAfterCrash(t *testing.T) {
 	t.Parallel()
 	c := clock.NewFake(t0)
 	var got atomic.Int32
@@ -567,6 +574,10 @@ func TestLeaseTakeoverAfterCrash(t *testing.T) {
 }
 
 func TestShutdownReleasesEndpoints(t *testing.T) {
+	storetest.OnBothDrivers(t, testShutdownReleasesEndpoints)
+}
+
+func testShutdownReleasesEndpoints(t *testing.T) {
 	t.Parallel()
 	h := setup(t, options{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

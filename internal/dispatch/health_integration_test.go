@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"encoding/json"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -145,7 +146,9 @@ func TestBreakerTripsCoolsProbesCloses(t *testing.T) {
 	})
 }
 
-func TestBreakerSurvivesRestart(t *testing.T) {
+func TestBreakerSurvivesRestart(t *testing.T) { storetest.OnBothDrivers(t, testBreakerSurvivesRestart) }
+
+func testBreakerSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	rc, srv := newRecorder(func(int, int) int { return 503 })
 	defer srv.Close()
@@ -260,7 +263,9 @@ func TestAutoDisableNotBeforeTheEdge(t *testing.T) {
 	}
 }
 
-func TestGoneDisablesAtOnce(t *testing.T) {
+func TestGoneDisablesAtOnce(t *testing.T) { storetest.OnBothDrivers(t, testGoneDisablesAtOnce) }
+
+func testGoneDisablesAtOnce(t *testing.T) {
 	t.Parallel()
 	rc, srv := newRecorder(func(int, int) int { return 410 })
 	defer srv.Close()
@@ -295,6 +300,10 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 }
 
 func TestQueuedDeliverInPublishOrder(t *testing.T) {
+	storetest.OnBothDrivers(t, testQueuedDeliverInPublishOrder)
+}
+
+func testQueuedDeliverInPublishOrder(t *testing.T) {
 	t.Parallel()
 	rc, srv := newRecorder(func(int, int) int { return 200 })
 	defer srv.Close()
@@ -333,7 +342,9 @@ func TestQueuedDeliverInPublishOrder(t *testing.T) {
 	}
 }
 
-func TestQueueLimitsDrop(t *testing.T) {
+func TestQueueLimitsDrop(t *testing.T) { storetest.OnBothDrivers(t, testQueueLimitsDrop) }
+
+func testQueueLimitsDrop(t *testing.T) {
 	t.Parallel()
 	_, srv := newRecorder(func(int, int) int { return 200 })
 	defer srv.Close()
@@ -378,6 +389,10 @@ func TestQueueLimitsDrop(t *testing.T) {
 }
 
 func TestStrictOrderWaitsForTheHead(t *testing.T) {
+	storetest.OnBothDrivers(t, testStrictOrderWaitsForTheHead)
+}
+
+func testStrictOrderWaitsForTheHead(t *testing.T) {
 	t.Parallel()
 	rc, srv := newRecorder(func(n, attempt int) int {
 		if n == 0 && attempt <= 2 {

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +19,9 @@ import (
 // knows only the old secret and one that knows only the new both verify
 // every delivery; after it, only the new one does. The dispatcher holding
 // the endpoint picks the new secret up without being restarted.
-func TestRotationGracePeriod(t *testing.T) {
+func TestRotationGracePeriod(t *testing.T) { storetest.OnBothDrivers(t, testRotationGracePeriod) }
+
+func testRotationGracePeriod(t *testing.T) {
 	t.Parallel()
 	type got struct {
 		header http.Header

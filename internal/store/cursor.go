@@ -6,8 +6,9 @@ import (
 )
 
 // EncodeCursor makes an opaque cursor from a row's position. Positions are
-// insertion sequence numbers, so a cursor stays valid and stable while rows
-// are inserted concurrently.
+// sequence numbers drawn in commit order (the engine's publish clock), so a
+// cursor stays valid and stable, and never skips a row, while several
+// nodes insert concurrently.
 func EncodeCursor(seq int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.FormatInt(seq, 10)))
 }

@@ -15,9 +15,9 @@ import (
 // and id together, so an id of another account is webhook.ErrNotFound.
 //
 // The member, credit-alert and balance methods check state and then write
-// in one transaction. Drivers must serialise those transactions per
-// account so the checks still hold at commit: SQLite's single writer does;
-// a PostgreSQL driver locks the account's row first (SELECT … FOR UPDATE).
+// in one transaction, serialised per account so the checks still hold at
+// commit: the engine locks the account's row first (SQLite's single writer
+// needs nothing more; PostgreSQL takes SELECT … FOR UPDATE).
 type OperatorStore interface {
 	// AccountList lists accounts newest first, the reserved operator
 	// account included.

@@ -1,7 +1,9 @@
 // Package store defines the one interface through which hookrelay reads and
 // writes its state, with a Params struct per method so a new field never
-// breaks a caller. Two drivers implement it: sqlite (the embedded default)
-// and, later, postgres. storetest is the behaviour suite both must pass.
+// breaks a caller. The engine (store/engine) implements it, with every
+// product rule, on a driver that holds one database's SQL: sqlite (the
+// embedded default) or postgres (several nodes). storetest is the
+// behaviour suite both run.
 //
 // Drivers never call time.Now: every time arrives in Params, so tests drive
 // schedules with a fake clock.

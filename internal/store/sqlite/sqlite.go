@@ -1,5 +1,7 @@
 // Package sqlite is the embedded default driver of the store, on
-// modernc.org/sqlite (pure Go, so the binary builds with CGO_ENABLED=0).
+// modernc.org/sqlite (pure Go, so the binary builds with CGO_ENABLED=0). It
+// holds SQLite's SQL (sql.go), its connections and how its errors map; the
+// product's rules are the engine's (internal/store/engine).
 //
 // SQLite allows one writer at a time. Rather than let many connections fight
 // for the write lock (SQLITE_BUSY, retries), the driver keeps exactly one
@@ -29,14 +31,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hookrelay/hookrelay/internal/store"
+	"github.com/hookrelay/hookrelay/internal/store/engine"
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the SQLite implementation of store.Store.
+// Store is store.Store on a SQLite file: the engine on this driver.
 type Store struct {
+	*engine.Engine
+
 	w  *sql.DB // exactly one connection: all writes
 	r  *sql.DB // read-only pool
 	wc *stmtCache
@@ -49,14 +54,15 @@ type Store struct {
 	wmu     chan struct{}
 	durable bool // the writer's current synchronous mode is FULL
 
-	subs subscriptionCache
-
 	path    string
 	created bool
 	health  store.WriteHealth // the last write's outcome, for Ready
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ engine.Driver = (*Store)(nil)
+)
 
 // Open opens the database file at path, creating it when it does not exist
 // (mode 0600: it holds every tenant's data; SQLite gives its WAL and
@@ -155,7 +161,28 @@ func openFile(path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
 	wc := newStmtCache(w)
-	return &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true, wmu: make(chan struct{}, 1)}, nil
+	s := &Store{w: w, r: r, wc: wc, rd: pool{newStmtCache(r)}, durable: true, wmu: make(chan struct{}, 1)}
+	s.Engine = engine.New(s)
+	return s, nil
+}
+
+// SQL is SQLite's statements.
+func (s *Store) SQL() *engine.SQL { return &statements }
+
+// Read is the read-only pool.
+func (s *Store) Read() engine.Querier { return s.rd }
+
+// Write runs fn in a transaction on the one writer (BEGIN IMMEDIATE).
+// durable commits with synchronous=FULL (fsynced: anything the API
+// acknowledges); otherwise NORMAL, for the dispatcher's bookkeeping, which
+// the next durable commit's fsync covers too.
+func (s *Store) Write(ctx context.Context, durable bool, fn func(engine.Tx) error) error {
+	return s.Err(s.write(ctx, durable, func(tx *wtx) error { return fn(tx) }))
+}
+
+// ReadTx runs fn in one read-only transaction on a reader connection.
+func (s *Store) ReadTx(ctx context.Context, fn func(engine.Querier) error) error {
+	return s.Err(s.read(ctx, func(tx *wtx) error { return fn(tx) }))
 }
 
 // Created reports whether Open created the database file.
@@ -176,27 +203,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 	return goose.NewProvider(goose.DialectSQLite3, s.w, sub)
 }
 
-// Migrate applies pending migrations.
-func (s *Store) Migrate(ctx context.Context) error {
-	_, err := s.MigrationsApply(ctx)
-	return err
-}
-
 // MigrationsApply applies pending migrations and names each one applied.
 func (s *Store) MigrationsApply(ctx context.Context) ([]string, error) {
 	p, err := s.provider()
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", classify(err))
-	}
-	applied := make([]string, 0, len(results))
-	for _, r := range results {
-		applied = append(applied, r.Source.Path)
-	}
-	return applied, nil
+	return engine.MigrationsUp(ctx, p, err, classify)
 }
 
 // Ready checks that the database answers, takes writes and has no pending
@@ -223,17 +233,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		}
 	}
 	p, err := s.provider()
-	if err != nil {
-		return fmt.Errorf("check migrations: %w", err)
-	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return fmt.Errorf("check migrations: %w", classify(err))
-	}
-	if pending {
-		return errors.New("database schema is not current: run hookrelay migrate")
-	}
-	return nil
+	return engine.MigrationsCurrent(ctx, p, err, classify)
 }
 
 // minFreeBytes is the free space below which the database is not ready:
@@ -244,35 +244,14 @@ const minFreeBytes = 1 << 20
 // even when an UPDATE sets it to its own value, so the commit needs the
 // same room and permissions as any other.
 func (s *Store) probe(ctx context.Context) error {
-	return s.txLazy(ctx, func(tx *wtx) error {
+	return s.write(ctx, false, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE counters SET value = value WHERE name = 'subscriptions'`)
 		return err
 	})
 }
 
-// tx runs fn in a durable write transaction (BEGIN IMMEDIATE on the one
-// writer, fsynced at commit): anything the API acknowledges.
+// tx runs fn in a durable write transaction (tests write rows in bulk).
 func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error { return s.write(ctx, true, fn) }
-
-// txLazy runs fn in a write transaction that is not fsynced at commit
-// (synchronous=NORMAL): the dispatcher's bookkeeping — leases, attempt
-// results, pruning. A power cut may lose the last of these; the database
-// stays consistent and the deliveries concerned are simply sent again.
-// The next durable commit's fsync covers them too.
-func (s *Store) txLazy(ctx context.Context, fn func(*wtx) error) error {
-	return s.write(ctx, false, fn)
-}
-
-// exec runs one durable statement.
-func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	var res sql.Result
-	err := s.tx(ctx, func(tx *wtx) error {
-		var err error
-		res, err = tx.ExecContext(ctx, q, args...)
-		return err
-	})
-	return res, err
-}
 
 func (s *Store) write(ctx context.Context, durable bool, fn func(*wtx) error) error {
 	select {
@@ -352,25 +331,10 @@ func (s *Store) read(ctx context.Context, fn func(*wtx) error) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-func fromNullMS(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromMS(v.Int64)
-	return &t
-}
-
-func nullMS(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: ms(*t), Valid: true}
-}
-
-// mapErr turns driver errors into the store's shared errors.
-func mapErr(err error) error {
+// Err maps SQLite's errors to the store's: no row is webhook.ErrNotFound, a
+// unique violation a conflict whose message names no table or column (the
+// engine says better where it can), a storage failure ErrUnavailable.
+func (s *Store) Err(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -381,7 +345,7 @@ func mapErr(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %s", webhook.ErrConflict, se.Error())
+			return &webhook.ConflictError{Message: "an object with this id or name already exists", Err: err}
 		}
 	}
 	return classify(err)
@@ -415,10 +379,4 @@ func classify(err error) error {
 		return err
 	}
 	return ue
-}
-
-// likeEscape escapes LIKE wildcards so a search matches literally.
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(s) + "%"
 }

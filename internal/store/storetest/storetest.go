@@ -1,6 +1,10 @@
-// Package storetest is the behaviour suite every store driver must pass.
-// A driver's test calls Exercise with a function that opens a fresh,
-// migrated, empty database for each test.
+// Package storetest is the behaviour suite every store driver must pass,
+// unchanged: a driver's test calls Exercise with a function that makes a
+// fresh, migrated, empty database for each test and returns a way to open
+// handles on it. Each handle stands for a process (a node), so the suite
+// also checks what several nodes on one database must get right: claims,
+// releases racing publishes, fan-out caches and positions that hold with
+// concurrent writers.
 package storetest
 
 import (
@@ -19,7 +23,15 @@ import (
 	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
-// Opener returns a fresh migrated store; it registers its own cleanup.
+// NewDatabase makes a fresh, migrated, empty database for one test and
+// returns the function that opens a handle on it. Handles close when the
+// test ends.
+type NewDatabase func(t *testing.T) Handle
+
+// Handle opens another handle (a process) on the test's database.
+type Handle func(t *testing.T) store.Store
+
+// Opener opens a single handle on a fresh database.
 type Opener func(t *testing.T) store.Store
 
 var t0 = time.Date(2026, 5, 12, 12, 0, 0, 0, time.UTC)
@@ -80,7 +92,9 @@ func (b *bundle) deliveries(t *testing.T, endpointID string) []webhook.Delivery 
 }
 
 // Exercise runs the suite.
-func Exercise(t *testing.T, open Opener) {
+func Exercise(t *testing.T, newDB NewDatabase) {
+	open := func(t *testing.T) store.Store { return newDB(t)(t) }
+	exerciseNodes(t, newDB)
 	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open) })
 	t.Run("APIKeys", func(t *testing.T) { t.Parallel(); testAPIKeys(t, open) })
 	t.Run("Members", func(t *testing.T) { t.Parallel(); testMembers(t, open) })
@@ -95,11 +109,11 @@ func Exercise(t *testing.T, open Opener) {
 	t.Run("ReleaseAllAtShutdown", func(t *testing.T) { t.Parallel(); testReleaseAll(t, open) })
 	t.Run("DueOrderAndRecord", func(t *testing.T) { t.Parallel(); testDueAndRecord(t, open) })
 	t.Run("DueBatch", func(t *testing.T) { t.Parallel(); testDueBatch(t, open) })
-	t.Run("ReleaseRace", func(t *testing.T) { t.Parallel(); testReleaseRace(t, open) })
+	t.Run("ReleaseRace", func(t *testing.T) { t.Parallel(); testReleaseRace(t, newDB) })
 	t.Run("ReplayAndTest", func(t *testing.T) { t.Parallel(); testReplayAndTest(t, open) })
 	t.Run("DeleteEndpoint", func(t *testing.T) { t.Parallel(); testDelete(t, open) })
 	t.Run("Prune", func(t *testing.T) { t.Parallel(); testPrune(t, open) })
-	t.Run("ConcurrentPublish", func(t *testing.T) { t.Parallel(); testConcurrentPublish(t, open) })
+	t.Run("ConcurrentPublish", func(t *testing.T) { t.Parallel(); testConcurrentPublish(t, newDB) })
 	exerciseHealth(t, open)
 	exerciseEdit(t, open)
 	exerciseOperator(t, open)
@@ -686,10 +700,12 @@ func testDueAndRecord(t *testing.T, open Opener) {
 	}
 }
 
-// testReleaseRace publishes while the owner releases, over and over: a
-// publish must never be left with the endpoint released and unclaimable.
-func testReleaseRace(t *testing.T, open Opener) {
-	b := setup(t, open)
+// testReleaseRace: a node releasing an endpoint while another node
+// publishes to it never leaves pending work unclaimable.
+func testReleaseRace(t *testing.T, newDB NewDatabase) {
+	db := newDB(t)
+	b := setup(t, func(t *testing.T) store.Store { return db(t) })
+	other := db(t)
 	ep := b.endpoint(t, b.acc.ID, "*")
 	for i := range 50 {
 		now := t0.Add(time.Duration(i) * time.Second)
@@ -697,7 +713,10 @@ func testReleaseRace(t *testing.T, open Opener) {
 		must(t, err)
 		_ = c
 		var wg sync.WaitGroup
-		wg.Go(func() { b.publish(t, now, b.event("generation.completed")) })
+		wg.Go(func() {
+			_, err := other.EventsPublish(b.ctx, store.EventsPublishParams{Now: now, Events: []store.PublishEvent{b.event("generation.completed")}})
+			must(t, err)
+		})
 		wg.Go(func() {
 			_, err := b.s.EndpointRelease(b.ctx, store.EndpointReleaseParams{Owner: "n1", EndpointID: ep.ID, Now: now})
 			must(t, err)
@@ -834,8 +853,12 @@ func testPrune(t *testing.T, open Opener) {
 	}
 }
 
-func testConcurrentPublish(t *testing.T, open Opener) {
-	b := setup(t, open)
+// testConcurrentPublish: publishes on several nodes at once, some
+// repeating an event id, create each event's deliveries once.
+func testConcurrentPublish(t *testing.T, newDB NewDatabase) {
+	db := newDB(t)
+	b := setup(t, func(t *testing.T) store.Store { return db(t) })
+	nodes := []store.Store{b.s, db(t), db(t)}
 	ep := b.endpoint(t, b.acc.ID, "*")
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -843,7 +866,7 @@ func testConcurrentPublish(t *testing.T, open Opener) {
 			for i := range 25 {
 				ev := b.event("generation.completed")
 				ev.EventID = fmt.Sprintf("evt_%d_%d", g, i%20) // some repeats
-				if _, err := b.s.EventsPublish(b.ctx, store.EventsPublishParams{Events: []store.PublishEvent{ev}, Now: t0}); err != nil {
+				if _, err := nodes[(g+i)%len(nodes)].EventsPublish(b.ctx, store.EventsPublishParams{Events: []store.PublishEvent{ev}, Now: t0}); err != nil {
 					t.Error(err)
 					return
 				}
