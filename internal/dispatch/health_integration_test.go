@@ -99,15 +99,17 @@ func TestBreakerTripsCoolsProbesCloses(t *testing.T) {
 	if n := rc.n(); n != 3 {
 		t.Fatalf("%d requests after the breaker tripped, want 3", n)
 	}
-	waiting := 0
-	for _, d := range h.deliveries(ep) {
-		if d.AttemptCount == 0 {
-			waiting++
+	// Once the 3 failures are written, 7 deliveries are untouched behind
+	// the open breaker: they keep their retries.
+	eventually(t, "7 deliveries untouched behind the open breaker", func() bool {
+		waiting := 0
+		for _, d := range h.deliveries(ep) {
+			if d.AttemptCount == 0 {
+				waiting++
+			}
 		}
-	}
-	if waiting != 7 {
-		t.Fatalf("%d deliveries untouched behind the open breaker, want 7 (they keep their retries)", waiting)
-	}
+		return waiting == 7
+	})
 
 	h.clock.Advance(29 * time.Second)
 	quiet()
