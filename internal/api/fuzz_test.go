@@ -76,6 +76,7 @@ func FuzzCreateWebhook(f *testing.F) {
 		`{"url":"https://0x7f.1/h","events":["*"]}`,
 		`{"url":"https://[::ffff:127.0.0.1]/h","events":["*"]}`,
 		`{"url":"http://hooks.example.com/h","events":["*"]}`,
+		`{"url":"httpS://hooks.example.com/h","events":["*"]}`,
 		`{"url":"https://hooks.example.com:8443/h","events":["*"]}`,
 		`{"url":"https://u:p@hooks.example.com/h","events":["*"]}`,
 		`{"url":"https://hooks.example.com/h","events":["*","*"]}`,

@@ -60,7 +60,8 @@ func (o *Ops) EndpointCreate(ctx context.Context, account string, in EndpointInp
 	if in.URL == nil {
 		return webhook.Endpoint{}, "", Invalidf("url", "is required")
 	}
-	if err := o.checkURL(ctx, *in.URL); err != nil {
+	target, err := o.checkURL(ctx, *in.URL)
+	if err != nil {
 		return webhook.Endpoint{}, "", err
 	}
 	events, err := o.subscriptions(ctx, account, in.Events, nil)
@@ -81,7 +82,7 @@ func (o *Ops) EndpointCreate(ctx context.Context, account string, in EndpointInp
 		return webhook.Endpoint{}, "", err
 	}
 	ep, err := o.d.Store.EndpointCreate(ctx, store.EndpointCreateParams{
-		ID: id, AccountID: account, URL: *in.URL, Description: description, Events: events,
+		ID: id, AccountID: account, URL: target, Description: description, Events: events,
 		StrictOrder: in.StrictOrder != nil && *in.StrictOrder, Secret: sealed, Now: now,
 	})
 	if err != nil {
@@ -103,9 +104,11 @@ func (o *Ops) EndpointUpdate(ctx context.Context, account, id string, p Endpoint
 	sp := store.EndpointUpdateParams{AccountID: account, ID: id, URL: p.URL, Description: p.Description,
 		StrictOrder: p.StrictOrder, Now: o.d.Clock.Now()}
 	if p.URL != nil {
-		if err := o.checkURL(ctx, *p.URL); err != nil {
+		target, err := o.checkURL(ctx, *p.URL)
+		if err != nil {
 			return current, err
 		}
+		sp.URL = &target
 	}
 	if p.Events != nil {
 		if sp.Events, err = o.subscriptions(ctx, account, *p.Events, current.Events); err != nil {
@@ -230,20 +233,26 @@ func (o *Ops) newSecret(endpointID string) (string, webhook.EndpointSecret, erro
 	}, nil
 }
 
-func (o *Ops) checkURL(ctx context.Context, raw string) error {
+// checkURL validates an endpoint URL and returns the form to store: the
+// scheme lowercased, because schemes are case-insensitive (RFC 3986 §3.1)
+// and "HTTPS://" shown back in the API and dashboard would look like a
+// different endpoint. The rest is kept exactly as given.
+func (o *Ops) checkURL(ctx context.Context, raw string) (string, error) {
 	if n := utf8.RuneCountInString(raw); n > MaxURLLength {
-		return Invalidf("url", "must be at most %d characters, got %d", MaxURLLength, n)
+		return "", Invalidf("url", "must be at most %d characters, got %d", MaxURLLength, n)
 	}
 	if strings.TrimSpace(raw) == "" {
-		return Invalidf("url", "is required")
+		return "", Invalidf("url", "is required")
 	}
-	if o.d.CheckURL == nil {
-		return nil
+	if o.d.CheckURL != nil {
+		if err := o.d.CheckURL(ctx, raw); err != nil {
+			return "", Invalidf("url", "%s%s", err.Error(), devHint(raw, err))
+		}
 	}
-	if err := o.d.CheckURL(ctx, raw); err != nil {
-		return Invalidf("url", "%s%s", err.Error(), devHint(raw, err))
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		raw = strings.ToLower(scheme) + "://" + rest
 	}
-	return nil
+	return raw, nil
 }
 
 // devHint tells a developer pointing an endpoint at their own machine

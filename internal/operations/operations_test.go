@@ -138,6 +138,15 @@ func TestEndpointValidation(t *testing.T) {
 	if strings.Join(ep.Events, ",") != "generation.failed,generation.completed" {
 		t.Fatalf("events = %v, want duplicates removed in order", ep.Events)
 	}
+	// Schemes are case-insensitive; the stored form is the canonical one.
+	ep, _, err = b.ops.EndpointCreate(b.ctx, b.a, operations.EndpointInput{URL: ptr("HtTP://127.0.0.1/Path?Q=1"), Events: []string{"*"}})
+	if err != nil || ep.URL != "http://127.0.0.1/Path?Q=1" {
+		t.Fatalf("created %q (%v), want the scheme lowercased and the rest kept", ep.URL, err)
+	}
+	ep, err = b.ops.EndpointUpdate(b.ctx, b.a, ep.ID, operations.EndpointPatch{URL: ptr("HTTP://127.0.0.1/Other")})
+	if err != nil || ep.URL != "http://127.0.0.1/Other" {
+		t.Fatalf("updated %q (%v), want the scheme lowercased", ep.URL, err)
+	}
 	if _, err := b.ops.EndpointList(b.ctx, b.a, strings.Repeat("s", 201), "", 0); err == nil {
 		t.Fatal("a 201-character search was accepted")
 	}
