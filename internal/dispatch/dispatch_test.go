@@ -50,6 +50,10 @@ type options struct {
 	noStart bool        // the test calls h.start after arranging the database
 	guard   *ssrf.Guard // nil: loopback allowed, for httptest receivers
 	logTo   io.Writer   // nil: logs are discarded
+	// logHandler, when set, receives the dispatcher's logs instead of a
+	// text handler on logTo: tests that read log records need JSON and
+	// debug level.
+	logHandler slog.Handler
 }
 
 func setup(t *testing.T, o options) *harness {
@@ -91,7 +95,11 @@ func setup(t *testing.T, o options) *harness {
 	if logTo == nil {
 		logTo = io.Discard
 	}
-	log := slog.New(slog.NewTextHandler(logTo, nil))
+	var handler slog.Handler = slog.NewTextHandler(logTo, nil)
+	if o.logHandler != nil {
+		handler = o.logHandler
+	}
+	log := slog.New(handler)
 	h := &harness{t: t, ctx: ctx, store: st, clock: c, box: box, account: acc.ID, log: log, guard: guard, cfg: cfg}
 	h.d = newDispatcher(h, st, cfg)
 	h.stop = func() {}
