@@ -87,6 +87,9 @@ type Deps struct {
 	Metrics http.Handler // GET /metrics
 	// HTTPMetrics counts requests by route and status (nil: not counted).
 	HTTPMetrics *metrics.HTTP
+	// DeliveryMetrics counts the deliveries dropped by what the API
+	// publishes itself and by the Ops New builds (nil: not counted).
+	DeliveryMetrics *metrics.Metrics
 	// RateLimit is the requests per second each account key may make (a
 	// token bucket holding RateBurst); 0 disables. Operator keys, the
 	// platform's own, are not limited.
@@ -155,7 +158,7 @@ func New(d Deps) *Server {
 	}
 	if d.Ops == nil && d.Catalog != nil {
 		d.Ops = operations.New(operations.Deps{Store: d.Store, Catalog: d.Catalog, Box: d.Box, CheckURL: d.CheckURL,
-			Wake: d.Wake, Clock: d.Clock})
+			Wake: d.Wake, Clock: d.Clock, Metrics: d.DeliveryMetrics})
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), limiter: newKeyLimiter(d.RateLimit, d.RateBurst),
 		bodies: newByteBudget(d.BodyMemory)}

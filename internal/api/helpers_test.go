@@ -68,6 +68,10 @@ type options struct {
 	resolver ssrf.Resolver
 	// bodyMemory bounds request bodies in flight (0: unbounded).
 	bodyMemory int64
+	// queueMax caps disabled endpoints' queues (0: no cap); deliveries,
+	// when set, counts what is dropped.
+	queueMax   int
+	deliveries *metrics.Metrics
 }
 
 func setup(t testing.TB) *bundle { return setupWith(t, options{}) }
@@ -122,7 +126,11 @@ func setupWith(t testing.TB, o options) *bundle {
 	if o.reg != nil {
 		httpMetrics = metrics.NewHTTP(o.reg)
 	}
-	in := intake.New(st, clk, nil, metrics.New(prometheus.NewRegistry(), false), log, intake.Config{})
+	deliveries := o.deliveries
+	if deliveries == nil {
+		deliveries = metrics.New(prometheus.NewRegistry(), false)
+	}
+	in := intake.New(st, clk, nil, deliveries, log, intake.Config{QueueMax: o.queueMax})
 	ictx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { in.Run(ictx); close(stopped) }()
@@ -142,18 +150,20 @@ func setupWith(t testing.TB, o options) *bundle {
 		t.Fatal(err)
 	}
 	server := api.New(api.Deps{
-		Store:       st,
-		Publisher:   in,
-		Catalog:     intake.NewCatalog(st, 5*time.Second),
-		Box:         box,
-		CheckURL:    guard.CheckURL,
-		Clock:       clk,
-		Log:         log,
-		RateLimit:   o.rate,
-		RateBurst:   o.burst,
-		HTTPMetrics: httpMetrics,
-		Owner:       owner,
-		BodyMemory:  o.bodyMemory,
+		Store:           st,
+		Publisher:       in,
+		Catalog:         intake.NewCatalog(st, 5*time.Second),
+		Box:             box,
+		CheckURL:        guard.CheckURL,
+		Clock:           clk,
+		Log:             log,
+		RateLimit:       o.rate,
+		RateBurst:       o.burst,
+		HTTPMetrics:     httpMetrics,
+		DeliveryMetrics: o.deliveries,
+		QueueMax:        o.queueMax,
+		Owner:           owner,
+		BodyMemory:      o.bodyMemory,
 	})
 	srv := httptest.NewServer(server)
 	t.Cleanup(srv.Close)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/store"
 )
 
@@ -105,6 +106,7 @@ func (s *Server) reportBalance(w http.ResponseWriter, r *http.Request, c caller)
 		v.ThresholdsCrossed = []float64{}
 	}
 	if res.Published != nil {
+		s.DeliveryMetrics.DeliveriesDropped(metrics.DropQueueLimit, res.Published.Dropped)
 		v.EventID = &res.Published.Event.ID
 		if len(res.Published.EndpointIDs) > 0 {
 			s.Wake(res.Published.EndpointIDs)

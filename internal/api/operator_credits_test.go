@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/hookrelay/hookrelay/internal/store/storetest"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookrelay/hookrelay/internal/metrics"
+	"github.com/hookrelay/hookrelay/internal/store/storetest"
 )
 
 type thresholdJSON struct {
@@ -173,6 +177,55 @@ func testCreditAlerts(t *testing.T) {
 		t.Fatalf("PUT [] answered %+v", a)
 	}
 	check(-100)
+}
+
+// TestCreditAlertDropsAreCounted: the API publishes credits.low_balance
+// itself, not through the intake, so it counts what that publish drops by
+// the queue's size limit; deleting the endpoint counts what it cancels.
+func TestCreditAlertDropsAreCounted(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	b := setupWith(t, options{queueMax: 1, deliveries: metrics.New(reg, false)})
+	b.setThresholds(t, b.A.ID, 100, 50, 10)
+	wh := b.createWebhook(t, b.A.Full, "credits.low_balance")
+	st, env := b.do(t, "POST", "/v1/webhooks/"+wh+"/disable", b.A.Full, nil)
+	ok(t, st, env, http.StatusOK)
+	for _, balance := range []float64{90, 40, 5} { // one crossing each: 3 events for a queue of 1
+		if r := b.reportBalance(t, b.A.ID, balance); r.EventID == nil {
+			t.Fatalf("balance %g published nothing", balance)
+		}
+	}
+	if got := dropped(t, reg, "queue_limit"); got != 2 {
+		t.Fatalf("dropped by the queue limit = %v, want 2", got)
+	}
+	st, env = b.do(t, "DELETE", "/v1/webhooks/"+wh, b.A.Full, nil)
+	ok(t, st, env, http.StatusOK)
+	if got := dropped(t, reg, "endpoint_deleted"); got != 1 {
+		t.Fatalf("dropped by the delete = %v, want the 1 still queued", got)
+	}
+}
+
+// dropped reads hookrelay_deliveries_dropped_total for reason from reg.
+func dropped(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hookrelay_deliveries_dropped_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no hookrelay_deliveries_dropped_total{reason=%q}", reason)
+	return 0
 }
 
 func TestCreditAlertsValidation(t *testing.T) {

@@ -285,7 +285,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		}
 		a.Intake = intake.New(st, c, wake, m, log, intake.Config{QueueMax: cfg.QueueMax})
 		catalog := intake.NewCatalog(st, 5*time.Second)
-		a.Ops = operations.New(operations.Deps{Store: st, Catalog: catalog, Box: box, CheckURL: guard.CheckURL, Wake: wake, Clock: c})
+		a.Ops = operations.New(operations.Deps{Store: st, Catalog: catalog, Box: box, CheckURL: guard.CheckURL, Wake: wake, Clock: c,
+			Metrics: m})
 		a.Dashboard, err = dashboard.New(dashboard.Deps{Ops: a.Ops, Box: box, Signer: signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version),
 			PublicURL: cfg.PublicURL, Clock: c, Log: log})
 		if err != nil {
@@ -293,22 +294,23 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			return nil, err
 		}
 		a.API = api.New(api.Deps{
-			Store:       st,
-			Ops:         a.Ops,
-			Publisher:   a.Intake,
-			Catalog:     catalog,
-			Box:         box,
-			Wake:        wake,
-			Clock:       c,
-			Log:         log,
-			Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			HTTPMetrics: metrics.NewHTTP(reg),
-			RateLimit:   cfg.RateLimit,
-			RateBurst:   cfg.RateBurst,
-			QueueMax:    cfg.QueueMax,
-			Readiness:   readiness,
-			Owner:       a.Liveness,
-			BodyMemory:  int64(cfg.MaxBodyMemory),
+			Store:           st,
+			Ops:             a.Ops,
+			Publisher:       a.Intake,
+			Catalog:         catalog,
+			Box:             box,
+			Wake:            wake,
+			Clock:           c,
+			Log:             log,
+			Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			HTTPMetrics:     metrics.NewHTTP(reg),
+			DeliveryMetrics: m,
+			RateLimit:       cfg.RateLimit,
+			RateBurst:       cfg.RateBurst,
+			QueueMax:        cfg.QueueMax,
+			Readiness:       readiness,
+			Owner:           a.Liveness,
+			BodyMemory:      int64(cfg.MaxBodyMemory),
 		})
 	}
 	return a, nil

@@ -488,7 +488,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) {
 			d.log.Error("expire queued deliveries", "err", err)
 			break
 		}
-		d.metrics.Dropped.Add(float64(n))
+		d.metrics.DeliveriesDropped(metrics.DropAge, n)
 		if n < batch {
 			break
 		}

@@ -170,6 +170,30 @@ func gauge(t *testing.T, h *harness, name string) float64 {
 	return 0
 }
 
+// counter reads the series of a counter with label=value from h's
+// registry.
+func counter(t *testing.T, h *harness, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no counter %s{%s=%q}", name, label, value)
+	return 0
+}
+
 func (h *harness) start() {
 	runCtx, cancel := context.WithCancel(h.ctx)
 	done := make(chan struct{})

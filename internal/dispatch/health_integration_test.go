@@ -385,6 +385,11 @@ func testQueueLimitsDrop(t *testing.T) {
 	if e.QueuedCount != 0 || e.DroppedCount != 5 {
 		t.Fatalf("after the age limit: queued %d dropped %d, want 0 and 5", e.QueuedCount, e.DroppedCount)
 	}
+	// The sweep counts what it drops; the publish's drops are its caller's
+	// to count (the intake), not the dispatcher's.
+	if n := counter(t, h, "hookrelay_deliveries_dropped_total", "reason", "age"); n != 3 {
+		t.Fatalf("dropped by age counted %v, want 3", n)
+	}
 	if d := h.deliveries(ep)[0]; d.Status != webhook.StatusDropped || !strings.HasPrefix(d.LastError, "queue limit: queued longer than") {
 		t.Fatalf("aged-out delivery: %s %q", d.Status, d.LastError)
 	}

@@ -196,6 +196,13 @@ func (in *Intake) commit(ctx context.Context, batch []*request) {
 		return
 	}
 	in.metrics.PublishBatchSize.Observe(float64(len(events)))
+	dropped := 0
+	for _, res := range results {
+		dropped += res.Dropped
+	}
+	// Counted before any publisher is answered, so that a scrape it makes
+	// next already shows what its publish dropped.
+	in.metrics.DeliveriesDropped(metrics.DropQueueLimit, dropped)
 	var woken []string
 	seen := map[string]bool{}
 	i := 0

@@ -18,6 +18,7 @@ import (
 	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/store/sqlite"
+	"github.com/hookrelay/hookrelay/internal/webhook"
 )
 
 // countingStore counts EventsPublish transactions over a real database,
@@ -44,6 +45,13 @@ func (c *countingStore) EventsPublish(ctx context.Context, p store.EventsPublish
 
 func setup(t *testing.T) (*countingStore, *intake.Intake, func()) {
 	t.Helper()
+	cs, in, stop, _ := setupWith(t, intake.Config{}, metrics.New(prometheus.NewRegistry(), false))
+	return cs, in, stop
+}
+
+// setupWith also returns the database under the counting store.
+func setupWith(t *testing.T, cfg intake.Config, m *metrics.Metrics) (*countingStore, *intake.Intake, func(), store.Store) {
+	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "i.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +65,11 @@ func setup(t *testing.T) (*countingStore, *intake.Intake, func()) {
 		t.Fatal(err)
 	}
 	cs := &countingStore{Publisher: st}
-	in := intake.New(cs, clock.Real{}, nil, metrics.New(prometheus.NewRegistry(), false), slog.New(slog.NewTextHandler(io.Discard, nil)), intake.Config{})
+	in := intake.New(cs, clock.Real{}, nil, m, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { in.Run(runCtx); close(done) }()
-	return cs, in, func() { cancel(); <-done }
+	return cs, in, func() { cancel(); <-done }, st
 }
 
 func event(id string) []store.PublishEvent {
@@ -144,5 +152,60 @@ func TestPublishAfterStopFailsAtOnce(t *testing.T) {
 	defer cs.mu.Unlock()
 	if len(cs.calls) != 0 {
 		t.Fatalf("%d commits after stop", len(cs.calls))
+	}
+}
+
+// TestQueueLimitDropsAreCounted: deliveries that publishes push out of a
+// disabled endpoint's queue are counted once each, by reason queue_limit,
+// also when a group commit failed and its requests were retried alone.
+func TestQueueLimitDropsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cs, in, stop, st := setupWith(t, intake.Config{QueueMax: 2}, metrics.New(reg, false))
+	defer stop()
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := st.EndpointCreate(ctx, store.EndpointCreateParams{ID: "wh_1", AccountID: "acc_1", URL: "https://example.com/",
+		Events: []string{"*"}, Secret: webhook.EndpointSecret{Ciphertext: []byte("x"), Prefix: "p"}, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EndpointDisable(ctx, store.EndpointDisableParams{AccountID: "acc_1", ID: "wh_1", Reason: "r", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	cs.refuse = "evt_bad"
+	const n = 30
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	for i := range n {
+		id := "evt_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if i == n/2 {
+			id = "evt_bad"
+		}
+		wg.Go(func() {
+			if _, err := in.Publish(ctx, event(id)); err == nil {
+				mu.Lock()
+				accepted++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if accepted != n-1 {
+		t.Fatalf("%d publishes accepted, want %d", accepted, n-1)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "hookrelay_deliveries_dropped_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if want := float64(accepted - 2); got["queue_limit"] != want || got["age"] != 0 || got["endpoint_deleted"] != 0 {
+		t.Fatalf("dropped counted %v, want queue_limit %v (all but the 2 kept) and no other reason", got, want)
 	}
 }

@@ -25,9 +25,29 @@ type Metrics struct {
 	PublishToFirstTry prometheus.Histogram
 	BreakerTrips      prometheus.Counter
 	EndpointsDisabled prometheus.Counter
-	Dropped           prometheus.Counter
+	Dropped           *prometheus.CounterVec // by reason: see DeliveriesDropped
 	DispatcherStalled prometheus.Gauge
 	DispatcherStalls  prometheus.Counter
+}
+
+// Why a delivery was dropped: the values of the reason label of
+// hookrelay_deliveries_dropped_total, few and fixed.
+const (
+	DropQueueLimit      = "queue_limit"      // its disabled endpoint's queue held more than --queue-max
+	DropAge             = "age"              // queued longer than --queue-max-age
+	DropEndpointDeleted = "endpoint_deleted" // pending or queued when its endpoint was deleted
+)
+
+var dropReasons = []string{DropQueueLimit, DropAge, DropEndpointDeleted}
+
+// DeliveriesDropped counts n deliveries turned into dropped for reason (one
+// of the Drop constants). A nil m counts nothing: processes without a
+// registry (the admin CLI) share the code paths that drop.
+func (m *Metrics) DeliveriesDropped(reason string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.Dropped.WithLabelValues(reason).Add(float64(n))
 }
 
 // New registers the collectors on reg (and the Go runtime collectors, when
@@ -65,8 +85,16 @@ func New(reg prometheus.Registerer, withRuntime bool) *Metrics {
 			Name: "hookrelay_breaker_trips_total", Help: "Times an endpoint's circuit breaker opened."}),
 		EndpointsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookrelay_endpoints_auto_disabled_total", Help: "Endpoints disabled by the dispatcher (410 Gone or the failure rule)."}),
-		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookrelay_deliveries_dropped_total", Help: "Queued deliveries dropped by the queue's age limit."}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookrelay_deliveries_dropped_total", Help: "Deliveries this process turned into dropped, by reason: " +
+				"queue_limit (beyond --queue-max at publish), age (queued longer than --queue-max-age) or " +
+				"endpoint_deleted (still waiting when their endpoint was deleted)."},
+			[]string{"reason"}),
+	}
+	// Every reason shows from the start, at 0, so that an alert on an
+	// increase sees the first drop rather than a series appearing.
+	for _, r := range dropReasons {
+		m.Dropped.WithLabelValues(r)
 	}
 	m.DispatcherStalled = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hookrelay_dispatcher_stalled", Help: "1 while the dispatcher's watchdog finds work waiting and nothing progressing (/readyz fails meanwhile)."})

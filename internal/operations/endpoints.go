@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/signing"
 	"github.com/hookrelay/hookrelay/internal/ssrf"
 	"github.com/hookrelay/hookrelay/internal/store"
@@ -128,11 +129,15 @@ func (o *Ops) EndpointUpdate(ctx context.Context, account, id string, p Endpoint
 	return ep, nil
 }
 
-// EndpointDelete deletes an endpoint: its pending deliveries are
-// cancelled, its log kept until retention.
+// EndpointDelete deletes an endpoint: its pending and queued deliveries
+// are cancelled (dropped, and counted so), its log kept until retention.
 func (o *Ops) EndpointDelete(ctx context.Context, account, id string) error {
-	err := o.d.Store.EndpointDelete(ctx, store.EndpointDeleteParams{AccountID: account, ID: id, Now: o.d.Clock.Now()})
-	return storeErr(err, "webhook")
+	n, err := o.d.Store.EndpointDelete(ctx, store.EndpointDeleteParams{AccountID: account, ID: id, Now: o.d.Clock.Now()})
+	if err != nil {
+		return storeErr(err, "webhook")
+	}
+	o.d.Metrics.DeliveriesDropped(metrics.DropEndpointDeleted, n)
+	return nil
 }
 
 // EndpointSetActive enables or disables an endpoint and returns it. It is

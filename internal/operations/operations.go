@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookrelay/hookrelay/internal/clock"
+	"github.com/hookrelay/hookrelay/internal/metrics"
 	"github.com/hookrelay/hookrelay/internal/secretbox"
 	"github.com/hookrelay/hookrelay/internal/store"
 	"github.com/hookrelay/hookrelay/internal/webhook"
@@ -63,6 +64,9 @@ type Deps struct {
 	// nil when the dispatcher runs elsewhere (it then polls).
 	Wake  func(endpointIDs []string)
 	Clock clock.Clock
+	// Metrics counts the deliveries an action drops (deleting an
+	// endpoint); nil counts nothing (the admin CLI).
+	Metrics *metrics.Metrics
 	// SessionIdle and SessionAbsolute are the dashboard sessions'
 	// lifetimes; zero takes the defaults.
 	SessionIdle, SessionAbsolute time.Duration

@@ -57,8 +57,9 @@ type Store interface {
 	// secrets the database holds. webhook.ErrNotFound when there is none.
 	SealedSecretSample(ctx context.Context) (SealedSecret, error)
 	// EndpointDelete removes the endpoint from view and drops its pending
-	// and queued deliveries; its log stays until retention prunes it.
-	EndpointDelete(ctx context.Context, p EndpointDeleteParams) error
+	// and queued deliveries; its log stays until retention prunes it. It
+	// returns how many deliveries it dropped.
+	EndpointDelete(ctx context.Context, p EndpointDeleteParams) (int, error)
 
 	// EventsPublish commits a batch of events and fans each out into one
 	// delivery per subscribed endpoint, all in one transaction (one fsync).
@@ -122,7 +123,8 @@ type Store interface {
 	// pending, due in their publish order. webhook.ErrConflict while the
 	// endpoint is disabled.
 	DeliveriesQueuedDeliver(ctx context.Context, p DeliveriesQueuedDeliverParams) (int, error)
-	// QueueExpire drops queued deliveries older than the queue's age limit.
+	// QueueExpire drops queued deliveries older than the queue's age limit
+	// and returns how many it dropped.
 	QueueExpire(ctx context.Context, p QueueExpireParams) (int, error)
 
 	// EndpointUpdate changes an endpoint's URL, subscriptions, description
@@ -280,6 +282,11 @@ type PublishResult struct {
 	Event       webhook.Event
 	Duplicate   bool
 	EndpointIDs []string // endpoints given a pending delivery, to wake their dispatchers
+	// Dropped is how many queued deliveries the publish turned into dropped
+	// by the queue's size limit (QueueMax). Each endpoint's drops in a batch
+	// are counted once, on the last event of the batch queued for it, so
+	// the results of a batch add up to what the batch dropped.
+	Dropped int
 }
 
 type DeliveryListParams struct {

@@ -203,7 +203,7 @@ func (e *Engine) DeliveryReplay(ctx context.Context, p store.DeliveryReplayParam
 			return webhook.ErrNotFound
 		}
 		if old == string(webhook.StatusQueued) {
-			if err := e.queuedMoved(ctx, tx, epSeq, -1, 0, p.Now); err != nil {
+			if err := e.queuedMoved(ctx, tx, epSeq, -1); err != nil {
 				return err
 			}
 		}

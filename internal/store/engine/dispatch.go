@@ -312,7 +312,7 @@ func (e *Engine) recordTx(ctx context.Context, tx Tx, results []store.AttemptRes
 		return err
 	}
 	for _, epSeq := range sortedKeys(queuedDelta) {
-		if err := e.queuedMoved(ctx, tx, epSeq, queuedDelta[epSeq], 0, time.Time{}); err != nil {
+		if err := e.queuedMoved(ctx, tx, epSeq, queuedDelta[epSeq]); err != nil {
 			return err
 		}
 	}

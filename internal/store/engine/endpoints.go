@@ -97,10 +97,13 @@ func (e *Engine) EndpointList(ctx context.Context, p store.EndpointListParams) (
 }
 
 // EndpointDelete hides the endpoint, cancels what it had waiting (dropped,
-// with the reason, so the log explains it) and stops all dispatch for it.
-func (e *Engine) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams) error {
+// with the reason, so the log explains it), stops all dispatch for it, and
+// returns how many deliveries it dropped.
+func (e *Engine) EndpointDelete(ctx context.Context, p store.EndpointDeleteParams) (int, error) {
 	now := ms(p.Now)
+	var dropped int
 	err := e.tx(ctx, func(tx Tx) error {
+		dropped = 0
 		if err := e.bumpSubscriptions(ctx, tx); err != nil {
 			return err
 		}
@@ -113,8 +116,13 @@ func (e *Engine) EndpointDelete(ctx context.Context, p store.EndpointDeleteParam
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); status == webhook.StatusQueued {
-				if err := e.queuedMoved(ctx, tx, seq, -int(n), 0, p.Now); err != nil {
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			dropped += int(n)
+			if status == webhook.StatusQueued {
+				if err := e.queuedMoved(ctx, tx, seq, -int(n)); err != nil {
 					return err
 				}
 			}
@@ -122,9 +130,9 @@ func (e *Engine) EndpointDelete(ctx context.Context, p store.EndpointDeleteParam
 		return e.subscribe(ctx, tx, p.AccountID, seq, nil)
 	})
 	if err != nil {
-		return fmt.Errorf("delete endpoint: %w", err)
+		return 0, fmt.Errorf("delete endpoint: %w", err)
 	}
-	return nil
+	return dropped, nil
 }
 
 // subscribe replaces an endpoint's subscriptions with events. The caller

@@ -105,6 +105,7 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 	}
 	woken := map[int64]string{}
 	queued := map[int64]int{}
+	lastQueued := map[int64]int{} // endpoint seq → index of the batch's last event queued for it
 	var rows []any
 	for _, i := range fresh {
 		ev := results[i].Event
@@ -119,6 +120,7 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 				woken[t.seq] = t.id
 			} else {
 				queued[t.seq]++
+				lastQueued[t.seq] = i
 			}
 		}
 	}
@@ -129,9 +131,11 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 		results[i] = store.PublishResult{Event: results[j].Event, Duplicate: true}
 	}
 	for _, seq := range sortedKeys(queued) {
-		if err := e.queuedMoved(ctx, tx, seq, queued[seq], p.QueueMax, at); err != nil {
+		dropped, err := e.queuedAdded(ctx, tx, seq, queued[seq], p.QueueMax, at)
+		if err != nil {
 			return err
 		}
+		results[lastQueued[seq]].Dropped += dropped
 	}
 	return e.lowerNextDue(ctx, tx, woken, now)
 }
@@ -250,34 +254,58 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 	return keys
 }
 
-// queuedMoved is the one place queued_count follows the deliveries that
-// moved into (n > 0) or out of (n < 0) the queued status, and the queue's
-// size limit is applied: beyond limit (0: none) the oldest queued
-// deliveries become dropped, with the reason, never lost without a trace.
-func (e *Engine) queuedMoved(ctx context.Context, tx Tx, endpointSeq int64, n, limit int, now time.Time) error {
+// queuedMoved keeps queued_count in step with deliveries that moved into
+// (n > 0) or out of (n < 0) the queued status, so that the count shown and
+// checked against the limit never needs a scan. Publishes, the one place
+// the queue's size limit applies, go through queuedAdded instead.
+func (e *Engine) queuedMoved(ctx context.Context, tx Tx, endpointSeq int64, n int) error {
 	if n == 0 {
 		return nil
 	}
-	var count int
-	if err := tx.QueryRowContext(ctx, e.q.EndpointQueuedAdd, n, endpointSeq).Scan(&count); err != nil {
-		return fmt.Errorf("count queued: %w", err)
+	_, err := e.queuedAdd(ctx, tx, endpointSeq, n)
+	return err
+}
+
+// queuedAdded counts n deliveries a publish queued and applies the queue's
+// size limit: beyond limit (0: none) the oldest queued deliveries become
+// dropped, with the reason, never lost without a trace. It returns how
+// many it dropped, for the caller's metrics.
+func (e *Engine) queuedAdded(ctx context.Context, tx Tx, endpointSeq int64, n, limit int, now time.Time) (int, error) {
+	count, err := e.queuedAdd(ctx, tx, endpointSeq, n)
+	if err != nil {
+		return 0, err
 	}
-	if n > 0 && limit > 0 && count > limit {
+	if limit > 0 && count > limit {
 		return e.dropQueued(ctx, tx, endpointSeq, count-limit, fmt.Sprintf("queue limit: more than %d queued", limit), now)
 	}
-	return nil
+	return 0, nil
+}
+
+// queuedAdd adds n to an endpoint's queued_count and returns the new count.
+func (e *Engine) queuedAdd(ctx context.Context, tx Tx, endpointSeq int64, n int) (int, error) {
+	var count int
+	if err := tx.QueryRowContext(ctx, e.q.EndpointQueuedAdd, n, endpointSeq).Scan(&count); err != nil {
+		return 0, fmt.Errorf("count queued: %w", err)
+	}
+	return count, nil
 }
 
 // dropQueued turns the n oldest queued deliveries of an endpoint into
-// dropped ones, keeping the counters in step.
-func (e *Engine) dropQueued(ctx context.Context, tx Tx, endpointSeq int64, n int, reason string, now time.Time) error {
+// dropped ones, keeping the counters in step, and returns how many it
+// dropped.
+func (e *Engine) dropQueued(ctx context.Context, tx Tx, endpointSeq int64, n int, reason string, now time.Time) (int, error) {
 	res, err := tx.ExecContext(ctx, e.q.QueuedDrop, reason, ms(now), endpointSeq, n)
 	if err != nil {
-		return fmt.Errorf("drop queued: %w", err)
+		return 0, fmt.Errorf("drop queued: %w", err)
 	}
-	k, _ := res.RowsAffected()
-	_, err = tx.ExecContext(ctx, e.q.EndpointDroppedAdd, k, k, endpointSeq)
-	return err
+	k, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("drop queued: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, e.q.EndpointDroppedAdd, k, k, endpointSeq); err != nil {
+		return 0, fmt.Errorf("count dropped: %w", err)
+	}
+	return int(k), nil
 }
 
 // subscriptionCache keeps the fan-out of (account, event type) across

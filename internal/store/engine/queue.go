@@ -53,7 +53,7 @@ func (e *Engine) EndpointDisable(ctx context.Context, p store.EndpointDisablePar
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if err := e.queuedMoved(ctx, tx, seq, int(n), 0, p.Now); err != nil {
+		if err := e.queuedMoved(ctx, tx, seq, int(n)); err != nil {
 			return err
 		}
 		return e.publishOperational(ctx, tx, webhook.EventTypeEndpointDisabled, webhook.EndpointDisabledData{
@@ -137,7 +137,7 @@ func (e *Engine) DeliveriesQueuedDeliver(ctx context.Context, p store.Deliveries
 		if n == 0 {
 			return nil
 		}
-		if err := e.queuedMoved(ctx, tx, seq, -int(n), 0, p.Now); err != nil {
+		if err := e.queuedMoved(ctx, tx, seq, -int(n)); err != nil {
 			return err
 		}
 		var oldest int64
@@ -178,10 +178,11 @@ func (e *Engine) QueueExpire(ctx context.Context, p store.QueueExpireParams) (in
 		// Queued deliveries of one endpoint are in publish order, so its n
 		// oldest are exactly those past the limit.
 		for _, seq := range sortedKeys(counts) {
-			if err := e.dropQueued(ctx, tx, seq, counts[seq], p.Reason, p.Now); err != nil {
+			n, err := e.dropQueued(ctx, tx, seq, counts[seq], p.Reason, p.Now)
+			if err != nil {
 				return err
 			}
-			total += counts[seq]
+			total += n
 		}
 		return nil
 	})

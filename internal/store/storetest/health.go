@@ -153,9 +153,13 @@ func testQueueLimits(t *testing.T, open Opener) {
 	_, err := b.s.EndpointDisable(b.ctx, store.EndpointDisableParams{AccountID: b.acc.ID, ID: ep.ID, Reason: "by hand", Now: t0})
 	must(t, err)
 	for i := range 4 {
-		_, err := b.s.EventsPublish(b.ctx, store.EventsPublishParams{Now: t0.Add(time.Duration(i) * time.Hour), QueueMax: 3,
+		res, err := b.s.EventsPublish(b.ctx, store.EventsPublishParams{Now: t0.Add(time.Duration(i) * time.Hour), QueueMax: 3,
 			Events: []store.PublishEvent{b.event("generation.completed")}})
 		must(t, err)
+		// The caller counts drops from the result (the drop metric).
+		if want := max(0, i-2); res[0].Dropped != want {
+			t.Fatalf("publish %d reports %d dropped, want %d", i, res[0].Dropped, want)
+		}
 	}
 	e := b.get(t, ep.ID, t0)
 	if e.QueuedCount != 3 || e.DroppedCount != 1 {
@@ -177,6 +181,21 @@ func testQueueLimits(t *testing.T, open Opener) {
 	ds := b.deliveries(t, ep.ID)
 	if ds[0].Status != webhook.StatusQueued || ds[1].Status != webhook.StatusDropped || ds[1].LastError != "too old" {
 		t.Fatalf("after expiry: %+v", ds[:2])
+	}
+	// A batch overflowing the queue reports its drops once, so the sum
+	// over its results is what it dropped: 1 queued + 5 = 6, 3 beyond.
+	var evs []store.PublishEvent
+	for range 5 {
+		evs = append(evs, b.event("generation.completed"))
+	}
+	res, err := b.s.EventsPublish(b.ctx, store.EventsPublishParams{Now: t0.Add(10 * time.Hour), QueueMax: 3, Events: evs})
+	must(t, err)
+	sum := 0
+	for _, r := range res {
+		sum += r.Dropped
+	}
+	if e := b.get(t, ep.ID, t0); sum != 3 || e.QueuedCount != 3 || e.DroppedCount != 6 {
+		t.Fatalf("batch: results report %d dropped; queued %d dropped %d; want 3, 3 and 6", sum, e.QueuedCount, e.DroppedCount)
 	}
 }
 

@@ -125,7 +125,11 @@ func testFanOutNodes(t *testing.T, newDB NewDatabase) {
 	if r := publish(); r.Event.Deliveries != 1 || len(r.EndpointIDs) != 0 {
 		t.Fatalf("after another node disabled the endpoint: %+v, want one queued delivery", r)
 	}
-	must(t, other.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}))
+	dropped, err := other.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0})
+	must(t, err)
+	if dropped != 2 {
+		t.Fatalf("delete dropped %d, want the 2 queued deliveries", dropped)
+	}
 	if n := publish().Event.Deliveries; n != 0 {
 		t.Fatalf("%d deliveries after another node deleted the endpoint, want 0", n)
 	}

@@ -119,7 +119,8 @@ func testEventTypeDelete(t *testing.T, open Opener) {
 	wantErr(t, b.s.EventTypeDelete(b.ctx, store.EventTypeDeleteParams{Name: "generation.completed"}), webhook.ErrConflict, "delete a subscribed type")
 	must(t, b.s.EventTypeDelete(b.ctx, store.EventTypeDeleteParams{Name: "generation.failed"}))
 	// Once its only subscriber is gone, the type can go.
-	must(t, b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}))
+	_, err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0})
+	must(t, err)
 	must(t, b.s.EventTypeDelete(b.ctx, store.EventTypeDeleteParams{Name: "generation.completed"}))
 	list, err := b.s.EventTypeList(b.ctx)
 	must(t, err)
@@ -167,7 +168,8 @@ func testStats(t *testing.T, open Opener) {
 	must(t, b.s.DeliveriesRecord(b.ctx, results))
 	_, err = b.s.EndpointDisable(b.ctx, store.EndpointDisableParams{AccountID: b.acc.ID, ID: eps[4].ID, Reason: "x", Now: now})
 	must(t, err)
-	must(t, b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: eps[5].ID, Now: now}))
+	_, err = b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: eps[5].ID, Now: now})
+	must(t, err)
 
 	st, err = b.s.StatsGet(b.ctx, store.StatsGetParams{Now: now, TopFailing: 3})
 	must(t, err)

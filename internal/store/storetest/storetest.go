@@ -797,14 +797,18 @@ func testDelete(t *testing.T, open Opener) {
 	ep := b.endpoint(t, b.acc.ID, "*")
 	b.publish(t, t0, b.event("generation.completed"))
 	id := b.deliveries(t, ep.ID)[0].ID
-	if err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: "acc_other", ID: ep.ID, Now: t0}); !errors.Is(err, webhook.ErrNotFound) {
+	if _, err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: "acc_other", ID: ep.ID, Now: t0}); !errors.Is(err, webhook.ErrNotFound) {
 		t.Fatalf("delete by another account: err = %v", err)
 	}
-	must(t, b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}))
+	dropped, err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0})
+	must(t, err)
+	if dropped != 1 {
+		t.Fatalf("delete reports %d dropped, want its 1 pending delivery", dropped)
+	}
 	if _, err := b.s.EndpointGet(b.ctx, store.EndpointGetParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}); !errors.Is(err, webhook.ErrNotFound) {
 		t.Fatalf("deleted endpoint still visible: %v", err)
 	}
-	if err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}); !errors.Is(err, webhook.ErrNotFound) {
+	if _, err := b.s.EndpointDelete(b.ctx, store.EndpointDeleteParams{AccountID: b.acc.ID, ID: ep.ID, Now: t0}); !errors.Is(err, webhook.ErrNotFound) {
 		t.Fatalf("second delete: err = %v", err)
 	}
 	if c, _ := b.s.EndpointsClaim(b.ctx, store.EndpointsClaimParams{Owner: "n", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 5}); len(c) != 0 {
