@@ -302,7 +302,7 @@ var statements = func() engine.SQL {
 
 	q.EndpointList.Select = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.account_id = ? AND e.deleted_at IS NULL`
 	q.EndpointList.Before = ` AND e.seq < ?`
-	q.EndpointList.Search = ` AND (e.url LIKE ? ESCAPE '\' OR e.description LIKE ? ESCAPE '\')`
+	q.EndpointList.Search = ` AND (e.url ILIKE ? ESCAPE '\' OR e.description ILIKE ? ESCAPE '\')`
 	q.EndpointList.Order = ` ORDER BY e.seq DESC LIMIT ?`
 
 	q.AccountList.Select = `SELECT seq, id, name, created_at FROM accounts WHERE true`

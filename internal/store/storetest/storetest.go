@@ -288,11 +288,12 @@ func testEndpoints(t *testing.T, open Opener) {
 	if len(page.Items) != 0 {
 		t.Fatalf("other account lists %d endpoints", len(page.Items))
 	}
-	// Search is literal: LIKE wildcards in the query match only themselves.
+	// Search is literal (LIKE wildcards in the query match only themselves)
+	// and ignores the case of letters, on both drivers.
 	_, err = b.s.EndpointCreate(b.ctx, store.EndpointCreateParams{ID: "wh_pct", AccountID: b.acc.ID,
 		URL: "https://example.com/100%_sure", Events: []string{"*"}, Secret: webhook.EndpointSecret{Ciphertext: []byte("x"), Prefix: "p"}, Now: t0})
 	must(t, err)
-	for q, want := range map[string]int{"100%_": 1, "%": 1, "w_": 0, "h%s": 0, "example.com": 2, "endpoint wh_": 1, "nothing": 0} {
+	for q, want := range map[string]int{"100%_": 1, "%": 1, "w_": 0, "h%s": 0, "example.com": 2, "EXAMPLE.Com": 2, "SURE": 1, "endpoint wh_": 1, "nothing": 0} {
 		page, err := b.s.EndpointList(b.ctx, store.EndpointListParams{AccountID: b.acc.ID, Now: t0, Search: q, Limit: 50})
 		must(t, err)
 		if len(page.Items) != want {
