@@ -106,7 +106,11 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 	woken := map[int64]string{}
 	queued := map[int64]int{}
 	lastQueued := map[int64]int{} // endpoint seq → index of the batch's last event queued for it
-	var rows []any
+	// A group commit of fan-outs can hold hundreds of thousands of
+	// deliveries; their rows go out a full statement at a time, so memory
+	// holds one statement's arguments, not the transaction's.
+	const cols, flushAt = 10, 256
+	rows := make([]any, 0, cols*flushAt)
 	for _, i := range fresh {
 		ev := results[i].Event
 		for _, t := range targets[i] {
@@ -115,6 +119,12 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 				status, next = webhook.StatusQueued, nullMS(nil)
 			}
 			rows = append(rows, webhook.NewID("dlv", at), ev.AccountID, t.seq, eventSeq[i], ev.Type, ev.SubjectID, string(status), next, now, now)
+			if len(rows) == cols*flushAt {
+				if err := e.insertMany(ctx, tx, e.q.DeliveriesInsert, cols, rows); err != nil {
+					return fmt.Errorf("insert deliveries: %w", err)
+				}
+				rows = rows[:0]
+			}
 			if t.active {
 				results[i].EndpointIDs = append(results[i].EndpointIDs, t.id)
 				woken[t.seq] = t.id
@@ -124,7 +134,7 @@ func (e *Engine) publishTx(ctx context.Context, tx Tx, p store.EventsPublishPara
 			}
 		}
 	}
-	if err := e.insertMany(ctx, tx, e.q.DeliveriesInsert, 10, rows); err != nil {
+	if err := e.insertMany(ctx, tx, e.q.DeliveriesInsert, cols, rows); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
 	for i, j := range repeats {
