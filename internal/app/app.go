@@ -249,7 +249,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	var readiness []func(context.Context) error
 	if cfg.Dispatcher {
 		signer := signing.NewSigner(cfg.HeaderPrefix, "hookrelay/"+Version)
-		a.Dispatcher = dispatch.New(st, guard.Client(cfg.MaxInFlightPerEndpoint), box, signer, c, log, m, dispatch.Config{
+		a.Dispatcher = dispatch.New(st, guard.Client(cfg.MaxInFlightPerEndpoint, cfg.MaxInFlight), box, signer, c, log, m, dispatch.Config{
 			Policy:                 dispatch.Policy{Delays: cfg.RetryDelays, Jitter: 0.1},
 			Timeout:                cfg.DeliveryTimeout,
 			MaxInFlightPerEndpoint: cfg.MaxInFlightPerEndpoint,

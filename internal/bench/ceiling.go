@@ -39,7 +39,7 @@ type CeilingResult struct {
 // inFlight), and every request carries a delivery body and the nine
 // delivery headers of the same sizes as hookrelay's, unsigned.
 func Ceiling(ctx context.Context, recv *Receivers, p Payloads, requests, inFlight, total int, timeout, maxDur time.Duration) (CeilingResult, error) {
-	client := ssrf.New(ssrf.Options{AllowLoopback: true}).Client(inFlight)
+	client := ssrf.New(ssrf.Options{AllowLoopback: true}).Client(inFlight, total)
 	defer client.CloseIdleConnections()
 
 	endpoints := len(recv.URLs)

@@ -125,7 +125,7 @@ func setup2(t *testing.T, h *harness, o options) *harness {
 	guard := ssrf.New(ssrf.Options{AllowLoopback: true})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h2 := &harness{t: t, ctx: h.ctx, store: h.store, clock: h.clock, box: h.box, account: h.account, stop: func() {}}
-	h2.d = dispatch.New(h.store, guard.Client(10), h.box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), h.clock, log,
+	h2.d = dispatch.New(h.store, guard.Client(10, 0), h.box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), h.clock, log,
 		metrics.New(prometheus.NewRegistry(), false), cfg)
 	t.Cleanup(func() { h2.stop() })
 	h2.start()
@@ -150,7 +150,7 @@ func newDispatcher(h *harness, s dispatch.Store, cfg dispatch.Config) *dispatch.
 		cfg.Timeout = h.cfg.Timeout
 	}
 	h.reg = prometheus.NewRegistry()
-	return dispatch.New(s, h.guard.Client(10), h.box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), h.clock, h.log,
+	return dispatch.New(s, h.guard.Client(10, 0), h.box, signing.NewSigner("X-Hookrelay-", "hookrelay/test"), h.clock, h.log,
 		metrics.New(h.reg, false), cfg)
 }
 

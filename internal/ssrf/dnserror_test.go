@@ -88,7 +88,7 @@ func TestResolverAddressNeverShown(t *testing.T) {
 			}
 			g := New(Options{Resolver: res})
 			check := g.CheckURL(context.Background(), "https://nope.example.com/hook")
-			_, dial := get(testContext(t), g.Client(2), "https://nope.example.com/hook")
+			_, dial := get(testContext(t), g.Client(2, 0), "https://nope.example.com/hook")
 			for name, err := range map[string]error{"CheckURL": check, "dial": dial} {
 				if err == nil {
 					t.Fatalf("%s: no error", name)

@@ -36,6 +36,9 @@ const (
 	httpsPort = 443
 )
 
+// defaultMaxConns sizes the keep-alive pools when the caller sets no cap.
+const defaultMaxConns = 1024
+
 // Transport returns the hardened transport for deliveries; every call
 // returns a new one.
 //
@@ -49,30 +52,33 @@ const (
 //   - TLS 1.2 at least; dial 10 s and TLS handshake 10 s; no response
 //     header timeout, since the caller's context carries the delivery
 //     timeout.
-//   - Idle connections are kept per host up to maxIdlePerHost, not per
-//     endpoint: many customers' endpoints share a host (one automation
-//     service, one serverless domain), and a pool sized for one endpoint
-//     made every request beyond it open a new connection (and a new TLS
-//     handshake) under load. What is open is bounded anyway by the
-//     endpoints' in-flight caps, and idle connections close after
-//     idleConnTimeout. MaxConnsPerHost is deliberately not set: two
+//   - Idle connections are kept for as many requests as may be in flight
+//     (maxConns), per host as well as in all: many customers' endpoints
+//     share a host (one automation service, one serverless domain), and a
+//     pool sized for one endpoint made every request beyond it open a new
+//     connection (and a new TLS handshake) under load. A pool smaller than
+//     the requests in flight is worse than slow: net/http closes the
+//     connection a finished request was about to give back, and that
+//     request can fail with "putIdleConn: too many idle connections" after
+//     the receiver has answered — a failed attempt, a retry, a duplicate
+//     (seen with 1,000 endpoints and 2,048 in flight against a pool of
+//     1,024). An idle HTTP/1.1 connection holds two goroutines and two
+//     buffers, about 50 KB, so the dispatcher's --max-in-flight bounds this
+//     memory as it bounds that of the requests; idle connections close
+//     after idleConnTimeout. MaxConnsPerHost is deliberately not set: two
 //     endpoints on one host must not queue behind each other.
-//   - MaxIdleConns bounds the idle connections of all hosts together: an
-//     idle HTTP/1.1 connection holds two goroutines and two buffers, about
-//     50 KB, and a thousand endpoints that were busy once kept 10,000 of
-//     them (half a gigabyte) until the idle timeout.
 //   - ForceAttemptHTTP2, because a custom DialContext would otherwise turn
 //     HTTP/2 off.
 //   - DisableCompression: the response body excerpt recorded in the log is
 //     the bytes the receiver sent, not a transparently gunzipped version.
 //
-// Keep-alive pools: of one host, and of all hosts together.
-const (
-	maxIdlePerHost = 1024
-	maxIdle        = 1024
-)
-
-func (g *Guard) Transport(maxConnsPerHost int) *http.Transport {
+// It is built for at most maxConnsPerHost requests in flight to one
+// endpoint and maxConns in all (0: defaultMaxConns).
+func (g *Guard) Transport(maxConnsPerHost, maxConns int) *http.Transport {
+	if maxConns <= 0 {
+		maxConns = defaultMaxConns
+	}
+	idle := max(maxConns, maxConnsPerHost)
 	return &http.Transport{
 		Proxy:                  nil,
 		DialContext:            g.dialContext,
@@ -80,8 +86,8 @@ func (g *Guard) Transport(maxConnsPerHost int) *http.Transport {
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ForceAttemptHTTP2:      true,
 		DisableCompression:     true,
-		MaxIdleConnsPerHost:    max(maxConnsPerHost, maxIdlePerHost),
-		MaxIdleConns:           maxIdle,
+		MaxIdleConnsPerHost:    idle,
+		MaxIdleConns:           idle,
 		IdleConnTimeout:        idleConnTimeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
@@ -91,9 +97,9 @@ func (g *Guard) Transport(maxConnsPerHost int) *http.Transport {
 // Client wraps Transport in a client that never follows redirects (the
 // 3xx response is returned as is; a redirect is a failed attempt, SPEC §2)
 // and has no Timeout, because callers bound each attempt with a context.
-func (g *Guard) Client(maxConnsPerHost int) *http.Client {
+func (g *Guard) Client(maxConnsPerHost, maxConns int) *http.Client {
 	return &http.Client{
-		Transport: g.Transport(maxConnsPerHost),
+		Transport: g.Transport(maxConnsPerHost, maxConns),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,7 +114,7 @@ func TestDNSRebinding(t *testing.T) {
 	if err := g.CheckURL(ctx, "https://rebind.example.com/hook"); err != nil {
 		t.Fatalf("CheckURL at creation: %v", err)
 	}
-	_, err := get(ctx, g.Client(2), "http://rebind.example.com:"+srv.port()+"/hook")
+	_, err := get(ctx, g.Client(2, 0), "http://rebind.example.com:"+srv.port()+"/hook")
 	wantRefused(t, err, CategoryLoopback)
 	if n := srv.hits.Load(); n != 0 {
 		t.Fatalf("receiver on 127.0.0.1 got %d requests; want 0", n)
@@ -128,7 +129,7 @@ func TestDNSRebinding(t *testing.T) {
 	if err := dev.CheckURL(ctx, "https://rebind.example.com/hook"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := get(ctx, dev.Client(2), "http://rebind.example.com:"+srv.port()+"/hook"); err != nil {
+	if _, err := get(ctx, dev.Client(2, 0), "http://rebind.example.com:"+srv.port()+"/hook"); err != nil {
 		t.Fatalf("control request: %v", err)
 	}
 	if n := srv.hits.Load(); n != 1 {
@@ -146,7 +147,7 @@ func TestControlRefusesLiterals(t *testing.T) {
 	ctx := testContext(t)
 	g := New(Options{Resolver: noLookups{t}})
 	g.anyPort = true // see TestDNSRebinding: leave the address check alone in the way
-	c := g.Client(2)
+	c := g.Client(2, 0)
 	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]", "127.1", "2130706433", "0x7f.1", "0177.0.0.1"} {
 		_, err := get(ctx, c, "http://"+host+":"+srv.port()+"/hook")
 		wantRefused(t, err, CategoryLoopback)
@@ -162,7 +163,7 @@ func TestControlRefusesLiterals(t *testing.T) {
 
 	// Control: the same URL with loopback allowed is delivered.
 	dev := New(Options{AllowLoopback: true, Resolver: noLookups{t}})
-	if _, err := get(ctx, dev.Client(2), "http://127.0.0.1:"+srv.port()+"/hook"); err != nil {
+	if _, err := get(ctx, dev.Client(2, 0), "http://127.0.0.1:"+srv.port()+"/hook"); err != nil {
 		t.Fatalf("control request: %v", err)
 	}
 	if n := srv.hits.Load(); n != 1 {
@@ -197,7 +198,7 @@ func TestControlPortRule(t *testing.T) {
 func TestDialRefusesMixedAnswer(t *testing.T) {
 	t.Parallel()
 	g := New(Options{Resolver: &fakeResolver{names: testNames()}})
-	_, err := get(testContext(t), g.Client(2), "https://mixed.example.com/hook")
+	_, err := get(testContext(t), g.Client(2, 0), "https://mixed.example.com/hook")
 	wantRefused(t, err, CategoryPrivate)
 }
 
@@ -205,7 +206,7 @@ func TestDialRefusesMixedAnswer(t *testing.T) {
 func TestDialResolutionFailureIsNotBlocked(t *testing.T) {
 	t.Parallel()
 	g := New(Options{Resolver: &fakeResolver{names: testNames()}})
-	_, err := get(testContext(t), g.Client(2), "https://nxdomain.example.com/hook")
+	_, err := get(testContext(t), g.Client(2, 0), "https://nxdomain.example.com/hook")
 	var dnsErr *net.DNSError
 	if err == nil || errors.Is(err, ErrBlocked) || !errors.As(err, &dnsErr) {
 		t.Fatalf("error = %v; want a *net.DNSError that is not ErrBlocked", err)
@@ -219,12 +220,12 @@ func TestDialLocalhostName(t *testing.T) {
 
 	g := New(Options{Resolver: noLookups{t}})
 	g.anyPort = true
-	_, err := get(ctx, g.Client(2), "http://localhost:"+srv.port()+"/")
+	_, err := get(ctx, g.Client(2, 0), "http://localhost:"+srv.port()+"/")
 	wantRefused(t, err, CategoryLoopback)
 
 	// In development localhost is 127.0.0.1 / ::1 without asking DNS.
 	dev := New(Options{AllowLoopback: true, Resolver: noLookups{t}})
-	if _, err := get(ctx, dev.Client(2), "http://localhost:"+srv.port()+"/"); err != nil {
+	if _, err := get(ctx, dev.Client(2, 0), "http://localhost:"+srv.port()+"/"); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.hits.Load(); n != 1 {
@@ -244,7 +245,7 @@ func TestDialFallsBack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dev := New(Options{AllowLoopback: true, Resolver: &fakeResolver{names: map[string][]string{"multi.example.com.": answer}}})
 			before := srv.hits.Load()
-			if _, err := get(testContext(t), dev.Client(2), "http://multi.example.com:"+srv.port()+"/"); err != nil {
+			if _, err := get(testContext(t), dev.Client(2, 0), "http://multi.example.com:"+srv.port()+"/"); err != nil {
 				t.Fatalf("request with answer %v: %v", answer, err)
 			}
 			if srv.hits.Load() == before {
@@ -270,7 +271,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 				http.Redirect(w, r, loc, http.StatusFound)
 			})
 			g := New(Options{AllowLoopback: true})
-			resp, err := get(testContext(t), g.Client(2), src.URL+"/hook")
+			resp, err := get(testContext(t), g.Client(2, 0), src.URL+"/hook")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,7 +302,7 @@ func TestProxyEnvironmentIgnored(t *testing.T) {
 	t.Setenv("no_proxy", "")
 
 	g := New(Options{AllowLoopback: true, Resolver: &fakeResolver{names: map[string][]string{"receiver.example.com.": {"127.0.0.1"}}}})
-	c := g.Client(2)
+	c := g.Client(2, 0)
 	if c.Transport.(*http.Transport).Proxy != nil {
 		t.Fatal("Transport.Proxy is set")
 	}
@@ -319,7 +320,7 @@ func TestProxyEnvironmentIgnored(t *testing.T) {
 func TestTransportSettings(t *testing.T) {
 	t.Parallel()
 	g := New(Options{})
-	tr := g.Transport(7)
+	tr := g.Transport(7, 0)
 	if tr.Proxy != nil {
 		t.Error("Proxy is set")
 	}
@@ -332,20 +333,22 @@ func TestTransportSettings(t *testing.T) {
 	if tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 0 {
 		t.Errorf("TLSHandshakeTimeout %v, ResponseHeaderTimeout %v", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout)
 	}
-	// The keep-alive pool is per host, shared by every endpoint on it.
-	if tr.MaxIdleConns != maxIdle {
-		t.Errorf("MaxIdleConns %d, want %d: idle connections of all hosts must be bounded", tr.MaxIdleConns, maxIdle)
+	// The keep-alive pool is per host, shared by every endpoint on it, and
+	// holds what may be in flight: bounded, never smaller than the requests.
+	if tr.MaxIdleConns != defaultMaxConns || tr.MaxIdleConnsPerHost != defaultMaxConns || tr.MaxConnsPerHost != 0 {
+		t.Errorf("MaxIdleConns %d MaxIdleConnsPerHost %d MaxConnsPerHost %d; want %d, %d and 0",
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, defaultMaxConns, defaultMaxConns)
 	}
-	if tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxConnsPerHost != 0 {
-		t.Errorf("MaxIdleConnsPerHost %d MaxConnsPerHost %d; want %d and 0", tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, maxIdlePerHost)
+	if tr := g.Transport(10, 2048); tr.MaxIdleConns != 2048 || tr.MaxIdleConnsPerHost != 2048 {
+		t.Errorf("for 2,048 in flight: MaxIdleConns %d MaxIdleConnsPerHost %d, want 2048", tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
 	}
 	if !tr.ForceAttemptHTTP2 || !tr.DisableCompression {
 		t.Error("want ForceAttemptHTTP2 and DisableCompression")
 	}
-	if g.Transport(5000).MaxIdleConnsPerHost != 5000 {
+	if g.Transport(5000, 0).MaxIdleConnsPerHost != 5000 {
 		t.Error("a per-endpoint cap above the pool's size must still keep its connections")
 	}
-	c := g.Client(1)
+	c := g.Client(1, 0)
 	if c.Timeout != 0 || c.Jar != nil || c.CheckRedirect == nil {
 		t.Errorf("client %+v; want no Timeout, no Jar, CheckRedirect set", c)
 	}
@@ -376,7 +379,7 @@ func TestHTTPSDelivery(t *testing.T) {
 
 	// httptest's certificate is valid for example.com.
 	g := New(Options{AllowLoopback: true, Resolver: &fakeResolver{names: map[string][]string{"example.com.": {"127.0.0.1"}}}})
-	c := g.Client(2)
+	c := g.Client(2, 0)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
@@ -396,5 +399,48 @@ func TestHTTPSDelivery(t *testing.T) {
 	}
 	if ae, _ := acceptEncoding.Load().(string); ae != "" {
 		t.Errorf("request carried Accept-Encoding %q", ae)
+	}
+}
+
+// TestPoolHoldsWhatIsInFlight: a transport built for n requests in flight
+// never fails one because its keep-alive pool is full. net/http closes a
+// connection handed back to a full pool, and the request that just used it
+// can then fail with "putIdleConn: too many idle connections" after the
+// receiver answered: for a webhook sender a failed attempt and a duplicate.
+// The load generator saw 41 such failures and 182 duplicates with 1,000
+// endpoints and 2,048 in flight against the old fixed pool of 1,024; here a
+// pool of an eighth of what is in flight fails some of these 12,800.
+func TestPoolHoldsWhatIsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens about 500 sockets")
+	}
+	const inFlight, hosts, each = 256, 64, 50
+	var urls []string
+	for range hosts {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	c := New(Options{AllowLoopback: true}).Client(1, inFlight)
+	t.Cleanup(c.CloseIdleConnections)
+	ctx := testContext(t)
+	var failed atomic.Int64
+	var first sync.Once
+	var wg sync.WaitGroup
+	for g := range inFlight {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := get(ctx, c, urls[(g+i)%hosts]); err != nil {
+					failed.Add(1)
+					first.Do(func() { t.Errorf("first failure: %v", err) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed", n, inFlight*each)
 	}
 }
