@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Drain, "drain", false, "backlog: then restart serve with the dispatcher on and measure the drain")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "backlog: how long RSS is sampled with everything pending")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "longest wait for deliveries after publishing")
+	fs.DurationVar(&cfg.SigtermAfter, "sigterm-after", 0, "throughput: this long after publishing ends, SIGTERM serve with deliveries in flight, fail unless it exits within its --shutdown-timeout, restart it and wait for every delivery")
 	fs.DurationVar(&cfg.Stall, "stall", 2*time.Minute, "stop waiting when no new delivery arrives for this long (longer than serve's first retry, 1m, so an attempt that failed is retried before a stall is called)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of serve during the measured phase here (serve's --pprof-addr)")
 	fs.DurationVar(&cfg.CPUProfileSeconds, "cpuprofile-seconds", 10*time.Second, "length of the --cpuprofile profile")

@@ -53,7 +53,11 @@ type Config struct {
 	Settle          time.Duration // backlog: how long RSS is sampled with everything pending
 	Timeout         time.Duration // longest wait for deliveries after publishing
 	Stall           time.Duration // give up waiting when nothing new arrives for this long
-	Progress        io.Writer     // progress lines; nil for none
+	// SigtermAfter (throughput): this long after publishing ends, with
+	// deliveries still in flight, SIGTERM the first node, check it exits
+	// within its --shutdown-timeout, start it again and wait for the rest.
+	SigtermAfter time.Duration
+	Progress     io.Writer // progress lines; nil for none
 	// CPUProfile, when set, is where a CPU profile of serve during the
 	// measured phase is written (fetched from serve's --pprof-addr).
 	CPUProfile        string
@@ -126,6 +130,12 @@ func (c *Config) Validate() error {
 			c.ServeArgs = append(c.ServeArgs, "--delivery-timeout", isolationTimeout)
 		}
 	}
+	if c.SigtermAfter < 0 || (c.SigtermAfter > 0 && c.Scenario != ScenarioThroughput) {
+		return fmt.Errorf("--sigterm-after %s: a positive duration, for the throughput scenario", c.SigtermAfter)
+	}
+	if _, err := c.ShutdownTimeout(); err != nil {
+		return err
+	}
 	if c.CeilingRequests == 0 {
 		c.CeilingRequests = c.Events * c.fan()
 	}
@@ -170,6 +180,23 @@ func (c *Config) InFlight() (int, error) {
 // 2048): the ceiling keeps no more requests in flight than serve may.
 func (c *Config) TotalInFlight() (int, error) {
 	return c.serveInt("max-in-flight", 2048)
+}
+
+// ShutdownTimeout is serve's --shutdown-timeout: from the serve arguments,
+// else its variable, else serve's default 15s.
+func (c *Config) ShutdownTimeout() (time.Duration, error) {
+	v, ok := flagValue(c.ServeArgs, "shutdown-timeout")
+	if !ok {
+		v = os.Getenv("HOOKRELAY_SHUTDOWN_TIMEOUT")
+	}
+	if v == "" {
+		return 15 * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("shutdown-timeout %q: must be a positive duration", v)
+	}
+	return d, nil
 }
 
 // serveInt is a positive integer setting of serve: from the serve

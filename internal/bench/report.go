@@ -22,6 +22,7 @@ type Report struct {
 	Publish  *PublishResult  `json:"publish,omitempty"`
 	Delivery *DeliveryResult `json:"delivery,omitempty"`
 	Backlog  *BacklogResult  `json:"backlog,omitempty"`
+	Sigterm  *SigtermResult  `json:"sigterm,omitempty"`
 	// Isolation is the isolation scenario, which has its own phases.
 	Isolation *IsolationResult `json:"isolation,omitempty"`
 	// Matrix is the matrix scenario: a report per run.
@@ -140,6 +141,10 @@ func WriteTable(w io.Writer, r *Report) error {
 		if d.Stalled != "" {
 			row("STALLED", "%s", d.Stalled)
 		}
+	}
+	if g := r.Sigterm; g != nil {
+		row("SIGTERM under load", "%.1f s after publishing, %d of %d delivered; exited in %.2f s (--shutdown-timeout %.0f s); restarted, ready in %.2f s",
+			g.AfterPublishSeconds, g.DeliveredBefore, g.Expected, g.ExitSeconds, g.ShutdownTimeout, g.RestartSeconds)
 	}
 	if b := r.Backlog; b != nil {
 		row("backlog", "%d pending: RSS %.1f MiB, peak (VmHWM) %.1f MiB while publishing", b.Pending, float64(b.RSSWithPendingBytes)/mib, float64(b.PeakRSSBytes)/mib)

@@ -69,6 +69,15 @@ func (r *runner) deliveryScenario(ctx context.Context, publish func([]*API, *Tra
 	r.report.Publish = &pub
 	r.logf("published: %d accepted, %.0f events/s, %d errors", pub.Accepted, pub.EventsPerSec, pub.Errors)
 	want := (pub.Accepted - pub.NoDelivery) * int64(r.cfg.fan())
+	if r.cfg.SigtermAfter > 0 {
+		s, err := r.sigtermUnderLoad(ctx, nodes[0], tr, want)
+		if err != nil {
+			stop()
+			return err
+		}
+		// The deferred stopNodes stops the restarted process instead.
+		nodes[0] = s
+	}
 	stalled := r.waitDeliveries(ctx, tr, want, nodes...)
 	stop()
 	waitProfile()
@@ -86,6 +95,56 @@ func (r *runner) deliveryScenario(ctx context.Context, publish func([]*API, *Tra
 		return fmt.Errorf("publish: %d failed requests; first: %s", pub.Errors, pub.FirstError)
 	}
 	return nil
+}
+
+// SigtermResult is a SIGTERM sent while deliveries were in flight.
+type SigtermResult struct {
+	AfterPublishSeconds float64 `json:"after_publish_seconds"`
+	DeliveredBefore     int64   `json:"delivered_before"`
+	Expected            int64   `json:"expected"`
+	ExitSeconds         float64 `json:"exit_seconds"`
+	ShutdownTimeout     float64 `json:"shutdown_timeout_seconds"`
+	RestartSeconds      float64 `json:"restart_seconds"` // until the new process was ready
+}
+
+// sigtermUnderLoad waits --sigterm-after, SIGTERMs s while deliveries are
+// still due, fails unless it exits within its --shutdown-timeout (a second
+// of margin for process exit), and starts serve again on the same
+// database, which must deliver the rest. Usage figures are then the new
+// process's.
+func (r *runner) sigtermUnderLoad(ctx context.Context, s *Serve, tr *Tracker, want int64) (*Serve, error) {
+	limit, err := r.cfg.ShutdownTimeout()
+	if err != nil {
+		return nil, err
+	}
+	published := time.Now()
+	for time.Since(published) < r.cfg.SigtermAfter && tr.Counts().Unique < want {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := &SigtermResult{AfterPublishSeconds: time.Since(published).Seconds(), DeliveredBefore: tr.Counts().Unique,
+		Expected: want, ShutdownTimeout: limit.Seconds()}
+	r.report.Sigterm = res
+	if res.DeliveredBefore >= want {
+		return nil, fmt.Errorf("--sigterm-after %s: everything was delivered before the signal; signal sooner or publish more", r.cfg.SigtermAfter)
+	}
+	r.logf("SIGTERM to serve (pid %d) with %d of %d delivered", s.Pid, res.DeliveredBefore, want)
+	start := time.Now()
+	if err := s.Stop(max(stopGrace, 2*limit)); err != nil {
+		return nil, err
+	}
+	res.ExitSeconds = time.Since(start).Seconds()
+	r.logf("serve exited in %.2f s (--shutdown-timeout %s)", res.ExitSeconds, limit)
+	if time.Since(start) > limit+time.Second {
+		return nil, fmt.Errorf("SIGTERM: serve took %.2f s to exit, more than --shutdown-timeout %s (log: %s)", res.ExitSeconds, limit, s.logPath)
+	}
+	start = time.Now()
+	next, err := r.startServe(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("restart after SIGTERM: %w", err)
+	}
+	res.RestartSeconds = time.Since(start).Seconds()
+	go next.SampleEvery(ctx, 250*time.Millisecond)
+	return next, nil
 }
 
 // usageOf adds up the nodes' usage: CPU and memory of the whole service.
