@@ -414,8 +414,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var srv *http.Server
 	serveErr := make(chan error, 1)
+	unused := newUnusedConns()
 	if a.API != nil {
 		srv = &http.Server{
+			ConnState:         unused.track,
 			Handler:           a.Handler(),
 			ReadHeaderTimeout: a.opt.ReadHeaderTimeout,
 			ReadTimeout:       a.opt.ReadTimeout, // a slow-loris body cannot hold a connection forever
@@ -426,6 +428,12 @@ func (a *App) Run(ctx context.Context) error {
 			MaxHeaderBytes: http.DefaultMaxHeaderBytes,
 			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		}
+		// Shutdown waits for a connection that has not sent a byte until it
+		// is five seconds old (net/http treats it as a request about to
+		// arrive); clients and load balancers open such connections ahead
+		// of need, and nothing is lost by closing them once the listener
+		// is closed.
+		srv.RegisterOnShutdown(unused.closeAll)
 		a.log.Info("hookrelay listening", "addr", a.Addr(), "database", config.DatabaseName(a.cfg.Database), "version", Version)
 		go func() { serveErr <- srv.Serve(a.listener) }()
 	}
@@ -454,4 +462,31 @@ func (a *App) Run(ctx context.Context) error {
 	stopLiveness() // last: requests in progress held keys until now
 	live.Wait()
 	return err
+}
+
+// unusedConns are the server's connections that have not yet sent a byte.
+type unusedConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func newUnusedConns() *unusedConns { return &unusedConns{conns: map[net.Conn]struct{}{}} }
+
+func (u *unusedConns) track(c net.Conn, state http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if state == http.StateNew {
+		u.conns[c] = struct{}{}
+	} else {
+		delete(u.conns, c)
+	}
+}
+
+func (u *unusedConns) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		_ = c.Close()
+		delete(u.conns, c)
+	}
 }

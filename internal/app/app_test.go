@@ -337,3 +337,31 @@ func TestOneAddressServesAPIAndDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownClosesUnusedConnections: a connection that never sent a byte
+// (a client's or load balancer's spare) does not hold up SIGTERM. net/http's
+// Shutdown would wait until it is five seconds old, past this
+// --shutdown-timeout, and report the deadline.
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	t.Parallel()
+	r := start(t, false, app.Options{}, "--shutdown-timeout", "2s")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The server has accepted it once a request on another connection is
+	// answered after it.
+	resp, err := http.Get(r.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	r.stop()
+	if strings.Contains(r.logs.String(), "http shutdown") {
+		t.Fatalf("shutdown waited on a connection that sent nothing:\n%s", r.logs)
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the unused connection is still open")
+	}
+}
